@@ -716,6 +716,8 @@ typedef RcCategory (*CatFn) (Work *w, const Cand *c);
 static void
 take_greedy(Work *w, CandVec *cv, RcHow how, CatFn cat_of)
 {
+	if (cv->n == 0)
+		return;
 	qsort(cv->v, cv->n, sizeof(Cand), cmp_cand);
 	for (size_t i = 0; i < cv->n; i++)
 	{
@@ -1112,7 +1114,8 @@ build_ref_pairs(Work *w)
 	find_containment(w, &ls, &ss, true, &pv);
 	find_containment(w, &ss, &ls, false, &pv);
 
-	qsort(pv.v, pv.n, sizeof(StrPair), cmp_strpair);
+	if (pv.n > 0)
+		qsort(pv.v, pv.n, sizeof(StrPair), cmp_strpair);
 	/* dedupe, count how many rows each string reaches on the other side */
 	lfan = walloc0(w, sizeof(uint32_t) * ls.nstr);
 	sfan = walloc0(w, sizeof(uint32_t) * ss.nstr);
