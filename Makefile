@@ -9,7 +9,7 @@ DATA = $(wildcard sql/reconcile--*.sql)
 
 # pg_regress: every sql/<topic>.sql except the install and upgrade scripts
 REGRESS = $(sort $(basename $(notdir $(filter-out sql/reconcile--%, $(wildcard sql/*.sql)))))
-REGRESS_OPTS = --inputdir=.
+REGRESS_OPTS = --inputdir=. --load-extension=reconcile
 
 # warning-free under -Wall -Wextra; server headers are system headers
 PG_CFLAGS += -Wall -Wextra
