@@ -1,0 +1,103 @@
+-- The SQL objects: labels, comments, view columns and types, security_invoker.
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS reconcile;
+SELECT plan(27);
+
+-- primitives are IMMUTABLE STRICT PARALLEL SAFE; the aggregates are PARALLEL SAFE
+SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = 'reconcile' AND p.proname IN ('amount_within', 'days_within', 'ref_similarity')
+             AND p.provolatile = 'i' AND p.proisstrict AND p.proparallel = 's'), 3::bigint,
+          'primitives are IMMUTABLE, STRICT and PARALLEL SAFE');
+SELECT is((SELECT provolatile::text || proisstrict::text || proparallel::text FROM pg_proc
+           WHERE oid = 'reconcile.rule(numeric,numeric,integer,integer,boolean,date)'::regprocedure),
+          'ifalses', 'rule() is IMMUTABLE and PARALLEL SAFE, not STRICT (it refuses NULLs itself)');
+SELECT is((SELECT count(*) FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+           WHERE p.oid IN ('reconcile.match_agg(boolean,text,numeric,date,text,text,reconcile.rule)'::regprocedure,
+                           'reconcile.match_detail_agg(boolean,text,numeric,date,text,text,reconcile.rule)'::regprocedure)
+             AND p.proparallel = 's' AND a.aggcombinefn <> 0 AND a.aggserialfn <> 0 AND a.aggdeserialfn <> 0),
+          2::bigint, 'match_agg and match_detail_agg are PARALLEL SAFE with combine, serial and deserial functions');
+SELECT function_returns('reconcile', 'match_agg', ARRAY['boolean', 'text', 'numeric', 'date', 'text', 'text', 'reconcile.rule'],
+                        'reconcile.match[]', 'match_agg returns reconcile.match[]');
+SELECT enum_has_labels('reconcile', 'category',
+       ARRAY['matched', 'matched_within_tolerance', 'many_to_one', 'one_to_many', 'manual',
+             'timing_difference', 'in_transit', 'amount_mismatch', 'reversal', 'duplicate',
+             'missing_in_statement', 'missing_in_ledger', 'invalid'], 'the categories, in the spec''s order');
+SELECT is((SELECT array_agg(attname::text || ' ' || format_type(atttypid, atttypmod) ORDER BY attnum)
+           FROM pg_attribute WHERE attrelid = 'reconcile.match'::regclass AND attnum > 0),
+          ARRAY['ledger_id text', 'statement_id text', 'category reconcile.category', 'amount_diff numeric',
+                'days_diff integer', 'score double precision', 'group_id integer', 'note text'],
+          'reconcile.match has the spec''s fields and types');
+SELECT is((SELECT array_agg(attname::text || ' ' || format_type(atttypid, atttypmod) ORDER BY attnum)
+           FROM pg_attribute WHERE attrelid = 'reconcile.rule'::regclass AND attnum > 0),
+          ARRAY['abs_tol numeric', 'rel_tol numeric', 'days_before integer', 'days_after integer',
+                'use_ref boolean', 'as_of date'],
+          'reconcile.rule has the spec''s fields and types');
+
+-- every function, aggregate, type and table of the extension has a comment
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
+           JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = 'reconcile' AND obj_description(p.oid, 'pg_proc') IS NULL),
+          NULL, 'every function and aggregate has a comment');
+SELECT is((SELECT array_agg(t.typname::text ORDER BY 1) FROM pg_type t
+           JOIN pg_namespace n ON n.oid = t.typnamespace
+           WHERE n.nspname = 'reconcile' AND t.typname NOT LIKE '\_%' AND t.typrelid = 0
+             AND obj_description(t.oid, 'pg_type') IS NULL),
+          NULL, 'every enum type has a comment');
+SELECT is((SELECT array_agg(c.relname::text ORDER BY 1) FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'reconcile' AND c.relkind IN ('r', 'v', 'c')
+             AND obj_description(c.oid, 'pg_class') IS NULL
+             AND obj_description((SELECT oid FROM pg_type WHERE typrelid = c.oid), 'pg_type') IS NULL),
+          NULL, 'every composite type, table and view has a comment');
+
+-- the views of a reconciliation
+CREATE TABLE public.o_l (id text, amount numeric(12,2), tx_date date, key text);
+CREATE TABLE public.o_s (id text, amount numeric(12,2), tx_date date, key text, ref text);
+INSERT INTO public.o_l VALUES ('a', 10, '2026-01-01', 'k'), ('b', 20, '2026-01-01', 'k');
+INSERT INTO public.o_s VALUES ('x', 10, '2026-01-01', 'k', NULL);
+SET LOCAL search_path = public;
+SELECT reconcile.create('o', 'public.o_l', 'public.o_s');
+SELECT has_view('public', 'o_matches', 'o_matches exists');
+SELECT has_view('public', 'o_discrepancies', 'o_discrepancies exists');
+SELECT has_view('public', 'o_summary', 'o_summary exists');
+SELECT columns_are('public', 'o_matches',
+       ARRAY['key', 'ledger_id', 'statement_id', 'category', 'amount_diff', 'days_diff', 'score', 'group_id',
+             'note', 'ledger_amount', 'statement_amount', 'ledger_date', 'statement_date'], 'o_matches columns');
+SELECT columns_are('public', 'o_summary',
+       ARRAY['key', 'category', 'rows', 'ledger_amount', 'statement_amount', 'amount_diff'], 'o_summary columns');
+SELECT col_type_is('public', 'o_summary', 'rows', 'bigint', 'o_summary.rows is bigint');
+SELECT col_type_is('public', 'o_matches', 'category', 'reconcile', 'category', 'o_matches.category is reconcile.category');
+SELECT is((SELECT count(*) FROM pg_class WHERE relname IN ('o_matches', 'o_discrepancies', 'o_summary')
+           AND 'security_invoker=true' = ANY (reloptions)), 3::bigint, 'the three views are security_invoker');
+SELECT is((SELECT count(*) FROM pg_class WHERE relname IN ('o_matches', 'o_discrepancies', 'o_summary')
+           AND obj_description(oid, 'pg_class') IS NOT NULL), 3::bigint, 'the three views have comments');
+SELECT results_eq($$SELECT category::text FROM o_discrepancies ORDER BY 1$$,
+                  ARRAY['missing_in_statement'], 'o_discrepancies holds only what needs follow-up');
+
+-- a reader without SELECT on a source learns nothing through the views
+CREATE ROLE rc_test_reader;
+GRANT USAGE ON SCHEMA public TO rc_test_reader;
+GRANT SELECT ON o_matches, o_discrepancies, o_summary TO rc_test_reader;
+GRANT SELECT ON public.o_l TO rc_test_reader;
+SET LOCAL ROLE rc_test_reader;
+SELECT throws_ok($$SELECT * FROM o_matches$$, '42501', NULL, 'no SELECT on the statement: o_matches refused');
+SELECT throws_ok($$SELECT * FROM o_summary$$, '42501', NULL, 'no SELECT on the statement: o_summary refused');
+SELECT throws_ok($$SELECT * FROM o_discrepancies$$, '42501', NULL, 'no SELECT on the statement: o_discrepancies refused');
+SELECT throws_ok($$SELECT reconcile.drop('o')$$, '42501', NULL, 'only the owner drops a reconciliation');
+RESET ROLE;
+GRANT SELECT ON public.o_s TO rc_test_reader;
+SET LOCAL ROLE rc_test_reader;
+SELECT is((SELECT count(*) FROM o_matches), 2::bigint, 'with SELECT on both sources the reader sees the rows');
+RESET ROLE;
+
+-- row level security on a source is honoured (security_invoker)
+ALTER TABLE public.o_l ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_a ON public.o_l FOR SELECT TO rc_test_reader USING (id = 'a');
+SET LOCAL ROLE rc_test_reader;
+SELECT is((SELECT array_agg(ledger_id ORDER BY ledger_id) FROM o_matches WHERE ledger_id IS NOT NULL),
+          ARRAY['a'], 'row level security of a source applies to the reader');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM o_matches WHERE ledger_id IS NOT NULL), 2::bigint, 'the owner still sees every row');
+
+SELECT * FROM finish();
+ROLLBACK;
