@@ -2130,7 +2130,7 @@ rc_format_note(const RcMatch *m, const RcResult *r, char *buf, size_t buflen)
 	{
 		rc_i128		ad = r->amount_diff < 0 ? -r->amount_diff : r->amount_diff;
 
-		format_trim(ad, r->diff_scale, 0, diff, sizeof(diff));
+		format_trim(ad, r->diff_scale, r->diff_scale, diff, sizeof(diff));
 		format_days(r->days_diff, days, sizeof(days));
 		if (r->ledger >= 0)
 		{
@@ -2160,7 +2160,7 @@ rc_format_note(const RcMatch *m, const RcResult *r, char *buf, size_t buflen)
 				rc_i128		gd = r->group_diff;
 
 				if (gd != 0)
-					format_trim(gd < 0 ? -gd : gd, r->diff_scale, 0, diff, sizeof(diff));
+					format_trim(gd < 0 ? -gd : gd, r->diff_scale, r->diff_scale, diff, sizeof(diff));
 				if (r->how == RC_HOW_BATCH)
 				{
 					format_text(m->heap + mem->batch_off, (size_t) mem->batch_len, txt, sizeof(txt));
@@ -2180,12 +2180,13 @@ rc_format_note(const RcMatch *m, const RcResult *r, char *buf, size_t buflen)
 				break;
 			}
 		case RC_TIMING_DIFFERENCE:
-			n = snprintf(buf, buflen, "same reference and amount, %lld days apart, outside the window",
+			n = snprintf(buf, buflen, "same reference%s, %lld days apart: outside the window",
+						 r->amount_diff == 0 ? " and amount" : ", amount within tolerance",
 						 (long long) i64_abs(r->days_diff));
 			break;
 		case RC_REVERSAL:
 			if (r->how == RC_HOW_REF_ONLY)
-				n = snprintf(buf, buflen, "same reference, amount with the opposite sign%s", days);
+				n = snprintf(buf, buflen, "same reference, opposite sign%s", days);
 			else
 				n = snprintf(buf, buflen, "opposite amount within the window%s", days);
 			break;
@@ -2198,13 +2199,13 @@ rc_format_note(const RcMatch *m, const RcResult *r, char *buf, size_t buflen)
 				const char *id = row_id(w, (uint32_t) r->other, &len);
 
 				format_text(id, len, txt, sizeof(txt));
-				n = snprintf(buf, buflen, "same amount, date and reference as %s row %s",
+				n = snprintf(buf, buflen, "same amount, date and ref as %s row %s",
 							 single->is_ledger ? "ledger" : "statement", txt);
 				break;
 			}
 		case RC_IN_TRANSIT:
 			format_date((int64_t) single->date + m->rule.days_after, txt, sizeof(txt));
-			n = snprintf(buf, buflen, "not in the statement yet, may arrive until %s", txt);
+			n = snprintf(buf, buflen, "not in the statement yet; window ends %s", txt);
 			break;
 		case RC_MISSING_IN_STATEMENT:
 			n = snprintf(buf, buflen, "no counterpart in the statement");
