@@ -7,6 +7,7 @@
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS reconcile;
+SELECT reconcile.drop(name) FROM reconcile.reconciliations WHERE name = 'b' \g /dev/null
 DROP SCHEMA IF EXISTS bench CASCADE;
 CREATE SCHEMA bench;
 SELECT setseed(0.42);

@@ -153,7 +153,6 @@ CREATE AGGREGATE reconcile.match_agg(is_ledger boolean, id text, amount numeric,
                                      ref text, batch text, rule reconcile.rule) (
     SFUNC = reconcile.match_agg_transfn,
     STYPE = internal,
-    SSPACE = 100000000,
     FINALFUNC = reconcile.match_agg_finalfn,
     FINALFUNC_MODIFY = READ_ONLY,
     COMBINEFUNC = reconcile.match_agg_combinefn,
@@ -169,7 +168,6 @@ CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount n
                                             rule reconcile.rule) (
     SFUNC = reconcile.match_agg_transfn,
     STYPE = internal,
-    SSPACE = 100000000,
     FINALFUNC = reconcile.match_detail_agg_finalfn,
     FINALFUNC_MODIFY = READ_ONLY,
     COMBINEFUNC = reconcile.match_agg_combinefn,
