@@ -300,7 +300,7 @@ rc_match_agg_transfn(PG_FUNCTION_ARGS)
 	{
 		text	   *ref = PG_GETARG_TEXT_PP(5);
 		Size		len = VARSIZE_ANY_EXHDR(ref);
-		uint32		off = heap_reserve(st, len * 4);
+		uint32		off = heap_reserve(st, len);	/* never grows */
 
 		row->ref_off = off;
 		row->ref_len = rc_normalize_ref(VARDATA_ANY(ref), len, st->heap + off);

@@ -45,7 +45,7 @@ const char *const rc_category_names[RC_NUM_CATEGORIES] = {
 };
 
 /* A ref matching more rows than this on the other side identifies nothing. */
-#define RC_REF_FANOUT 1000
+#define RC_REF_FANOUT 100
 
 /* Date offsets tried one by one before augmenting paths take over. */
 #define RC_NEAREST_ROUNDS 31
@@ -1666,9 +1666,9 @@ pass_batches(Work *w, bool ledger_batches)
 		}
 		if (w->m->rule.use_ref)
 		{
-			if (normcap < (size_t) keys[i].len * 4 + 1)
+			if (normcap < (size_t) keys[i].len + 1)
 			{
-				normcap = (size_t) keys[i].len * 4 + 1;
+				normcap = (size_t) keys[i].len + 1;
 				norm = walloc(w, normcap);
 			}
 			nlen = rc_normalize_ref(keys[i].p, (size_t) keys[i].len, norm);

@@ -186,8 +186,8 @@ extern bool rc_parse_decimal(const char *s, int scale, rc_i128 *v);
 
 /*
  * Normalise a reference: case folded, only letters and digits kept (CJK
- * and other scripts' letters included).  Writes at most 4 * len bytes to
- * out and returns the length written.
+ * and other scripts' letters included).  The result is never longer than
+ * the input: writes at most len bytes to out and returns the length.
  */
 extern size_t rc_normalize_ref(const char *in, size_t len, char *out);
 

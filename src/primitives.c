@@ -120,7 +120,7 @@ static char *
 normalize_text(text *t, size_t *len)
 {
 	size_t		n = VARSIZE_ANY_EXHDR(t);
-	char	   *out = palloc(n * 4 + 1);
+	char	   *out = palloc(n + 1);	/* normalising never lengthens */
 
 	*len = rc_normalize_ref(VARDATA_ANY(t), n, out);
 	return out;
