@@ -3,6 +3,9 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION reconcile" to load this file. \quit
 
+-- everyone may use the primitives, the aggregate and reconcile.create
+GRANT USAGE ON SCHEMA reconcile TO PUBLIC;
+
 ----------------------------------------------------------------------------
 -- Types
 ----------------------------------------------------------------------------

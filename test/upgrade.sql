@@ -1,0 +1,30 @@
+-- ALTER EXTENSION reconcile UPDATE from 0.1.0 with a live reconciliation.
+BEGIN;
+DROP EXTENSION IF EXISTS reconcile CASCADE;
+CREATE EXTENSION reconcile VERSION '0.1.0';
+SELECT plan(8);
+
+CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
+CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
+INSERT INTO public.up_l VALUES ('a', 10, '2026-11-01'), ('b', 20, '2026-11-01');
+INSERT INTO public.up_s VALUES ('x', 10, '2026-11-02'), ('y', 7, '2026-11-02');
+SELECT reconcile.create('up', 'public.up_l', 'public.up_s');
+CREATE TEMP TABLE before AS SELECT * FROM public.up_matches;
+
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.1.0', 'installed at 0.1.0');
+SELECT hasnt_function('reconcile', 'run', ARRAY['text', 'date'], '0.1.0 has no reconcile.run');
+ALTER EXTENSION reconcile UPDATE TO '0.2.0';
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.2.0', 'updated to 0.2.0');
+SELECT is((SELECT count(*) FROM ((TABLE before EXCEPT ALL SELECT * FROM public.up_matches)
+                                 UNION ALL (SELECT * FROM public.up_matches EXCEPT ALL TABLE before)) d),
+          0::bigint, 'the views of a reconciliation made under 0.1.0 read the same after the update');
+SELECT lives_ok($$SELECT reconcile.run('up', '2026-11-05')$$, 'a reconciliation made under 0.1.0 runs under 0.2.0');
+SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'up'),
+          '{"matched": 1, "missing_in_ledger": 1, "missing_in_statement": 1}'::jsonb, 'with the expected counts');
+SELECT is((SELECT sum(amount) FILTER (WHERE item <> 'statement total') - sum(amount) FILTER (WHERE item = 'statement total')
+           FROM reconcile.proof((SELECT max(run_id) FROM reconcile.runs WHERE name = 'up'))), 0::numeric,
+          'and its proof adds up');
+SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
+
+SELECT * FROM finish();
+ROLLBACK;
