@@ -237,7 +237,8 @@ SELECT pg_catalog.pg_extension_config_dump('reconcile.audit_log_audit_id_seq', '
 -- Runs
 ----------------------------------------------------------------------------
 
--- The SELECT of one source's rows not yet cleared, in canonical columns.
+-- The SELECT of one source's rows not yet cleared, in canonical columns.  The key is
+-- compared with IS NOT DISTINCT FROM so that the hash anti-join hashes the id alone.
 CREATE FUNCTION reconcile.open_side_sql(rel regclass, is_ledger boolean, cols jsonb, name text)
 RETURNS text
 LANGUAGE sql STABLE
@@ -245,7 +246,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.format(
         'SELECT src.* FROM (%s) src WHERE NOT EXISTS (SELECT FROM reconcile.cleared c '
-        'WHERE c.name = %L AND c.is_ledger = %s AND c.key = COALESCE(src.key, '''') AND c.id = src.id)',
+        'WHERE c.name = %L AND c.is_ledger = %s AND c.id = src.id '
+        'AND c.key IS NOT DISTINCT FROM COALESCE(src.key, ''''))',
         reconcile.side_sql(rel, is_ledger, cols), name, CASE WHEN is_ledger THEN 'true' ELSE 'false' END)
 $$;
 COMMENT ON FUNCTION reconcile.open_side_sql(regclass, boolean, jsonb, text) IS
@@ -255,6 +257,7 @@ CREATE FUNCTION reconcile.run(name text, as_of date DEFAULT current_date)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off                           -- the work is in C; compiling the plan only costs
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -272,15 +275,18 @@ BEGIN
     VALUES (run.name, as_of, pg_catalog.clock_timestamp(), reconcile.caller())
     RETURNING run_id INTO rid;
 
-    -- match what no earlier run cleared
+    -- match what no earlier run cleared; CREATE TABLE AS may use parallel workers for the
+    -- scans and the anti-joins against reconcile.cleared (INSERT ... SELECT may not)
     EXECUTE pg_catalog.format(
-        'INSERT INTO reconcile.results SELECT %s, %L, g.key, m.* '
+        'CREATE TEMP TABLE reconcile_run_results ON COMMIT DROP AS SELECT g.key, m.* '
         'FROM (SELECT u.key, reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, '
         'u.batch, reconcile.rule(%L::numeric, %L::numeric, %s, %s, %L::boolean, %L::date)) AS ms '
         'FROM (%s UNION ALL %s) u GROUP BY u.key) g CROSS JOIN LATERAL pg_catalog.unnest(g.ms) AS m',
-        rid, name, r.abs_tol, r.rel_tol, r.days_before, r.days_after, r.use_ref, as_of,
+        r.abs_tol, r.rel_tol, r.days_before, r.days_after, r.use_ref, as_of,
         reconcile.open_side_sql(reg.ledger, true, reg.columns -> 'ledger', name),
         reconcile.open_side_sql(reg.statement, false, reg.columns -> 'statement', name));
+    INSERT INTO reconcile.results SELECT rid, run.name, t.* FROM pg_temp.reconcile_run_results t;
+    DROP TABLE pg_temp.reconcile_run_results;
 
     -- matched rows are cleared for good
     INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag)
