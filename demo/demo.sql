@@ -178,3 +178,15 @@ ORDER BY ledger_id;
 \echo '== The instalments of the wholesale invoice (one_to_many)'
 SELECT ledger_id, statement_id, ledger_amount, statement_amount, statement_date, note
 FROM demo_matches WHERE ledger_id = 'INV-2026-118' ORDER BY statement_id;
+
+-- Record the month: a run stores what it found, clears what matched and opens items.
+SELECT reconcile.run('demo', '2026-11-30') AS run_id \gset
+\echo
+\echo '== The reconciliation statement of run' :run_id '(reconcile.proof)'
+SELECT key AS currency, line, item, rows, amount FROM reconcile.proof(:run_id);
+
+\echo
+\echo '== Open items by age (reconcile.open_items)'
+SELECT key AS currency, aging_bucket, category, count(*) AS items, sum(coalesce(ledger_amount, statement_amount)) AS amount
+FROM reconcile.open_items WHERE name = 'demo'
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;

@@ -112,6 +112,19 @@ CREATE INDEX ON reconcile.results (run_id);
 COMMENT ON TABLE reconcile.results IS 'What each run found: the columns of <name>_matches for the rows the run matched';
 COMMENT ON COLUMN reconcile.results.run_id IS 'Run';
 COMMENT ON COLUMN reconcile.results.name IS 'Reconciliation';
+COMMENT ON COLUMN reconcile.results.key IS 'Group key (currency, shop, ...)';
+COMMENT ON COLUMN reconcile.results.ledger_id IS 'Ledger row, NULL when absent';
+COMMENT ON COLUMN reconcile.results.statement_id IS 'Statement row, NULL when absent';
+COMMENT ON COLUMN reconcile.results.category IS 'Category';
+COMMENT ON COLUMN reconcile.results.amount_diff IS 'Statement minus ledger amount (a group''s on its first member)';
+COMMENT ON COLUMN reconcile.results.days_diff IS 'Statement minus ledger date, in days';
+COMMENT ON COLUMN reconcile.results.score IS 'Closeness in [0,1], 1 = exact';
+COMMENT ON COLUMN reconcile.results.group_id IS 'Group of a many_to_one / one_to_many set, within the run and key';
+COMMENT ON COLUMN reconcile.results.note IS 'Short reason';
+COMMENT ON COLUMN reconcile.results.ledger_amount IS 'Amount of the ledger row';
+COMMENT ON COLUMN reconcile.results.statement_amount IS 'Amount of the statement row';
+COMMENT ON COLUMN reconcile.results.ledger_date IS 'Date of the ledger row';
+COMMENT ON COLUMN reconcile.results.statement_date IS 'Date of the statement row';
 
 -- Rows a run matched (or a user matched by hand): later runs leave them alone.
 CREATE TABLE reconcile.cleared (
@@ -157,6 +170,19 @@ CREATE UNIQUE INDEX items_identity ON reconcile.items
     WHERE status <> 'cleared';
 COMMENT ON TABLE reconcile.items IS 'One row per discrepancy found by a run, with its follow-up: open, resolved (by a maker), approved (by a different checker) or cleared (its rows were matched later)';
 COMMENT ON COLUMN reconcile.items.item_id IS 'Item id, for assign/resolve/approve/reopen';
+COMMENT ON COLUMN reconcile.items.name IS 'Reconciliation';
+COMMENT ON COLUMN reconcile.items.key IS 'Group key';
+COMMENT ON COLUMN reconcile.items.ledger_id IS 'Ledger row, NULL when absent';
+COMMENT ON COLUMN reconcile.items.statement_id IS 'Statement row, NULL when absent';
+COMMENT ON COLUMN reconcile.items.category IS 'Category found by the latest run that found it';
+COMMENT ON COLUMN reconcile.items.amount_diff IS 'Statement minus ledger amount';
+COMMENT ON COLUMN reconcile.items.ledger_amount IS 'Amount of the ledger row';
+COMMENT ON COLUMN reconcile.items.statement_amount IS 'Amount of the statement row';
+COMMENT ON COLUMN reconcile.items.ledger_date IS 'Date of the ledger row';
+COMMENT ON COLUMN reconcile.items.statement_date IS 'Date of the statement row';
+COMMENT ON COLUMN reconcile.items.note IS 'Free text of the follow-up';
+COMMENT ON COLUMN reconcile.items.resolved_at IS 'When it was resolved';
+COMMENT ON COLUMN reconcile.items.approved_at IS 'When it was approved';
 COMMENT ON COLUMN reconcile.items.first_run_id IS 'Run that first found it';
 COMMENT ON COLUMN reconcile.items.last_run_id IS 'Latest run that found it';
 COMMENT ON COLUMN reconcile.items.status IS 'open, resolved, approved or cleared';

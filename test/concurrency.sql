@@ -17,7 +17,7 @@ SELECT dblink_connect('other', format('host=%s port=%s dbname=%s user=%s',
 SELECT dblink_exec('other', 'LISTEN reconcile') \g /dev/null
 \unset ON_ERROR_STOP
 
-SELECT plan(6);
+SELECT plan(7);
 BEGIN;
 CREATE TEMP TABLE mine AS SELECT reconcile.run('cc1', '2026-11-05') AS run_id;
 CREATE TEMP TABLE t0 AS SELECT clock_timestamp() AS t;
@@ -36,6 +36,11 @@ SELECT is((SELECT (extra::jsonb ->> 'run_id')::bigint FROM notes WHERE extra::js
           (SELECT run_id FROM mine), 'the payload carries the run id');
 SELECT is((SELECT extra::jsonb -> 'counts' FROM notes WHERE extra::jsonb ->> 'name' = 'cc1'),
           '{"matched": 1, "missing_in_statement": 1}'::jsonb, 'and the counts per category');
+SELECT is((SELECT count(*) FROM reconcile.runs u,
+                  LATERAL (SELECT sum(amount) FILTER (WHERE item <> 'statement total')
+                                  - sum(amount) FILTER (WHERE item = 'statement total') AS gap
+                           FROM reconcile.proof(u.run_id)) p
+           WHERE u.name IN ('cc1', 'cc2') AND p.gap <> 0), 0::bigint, 'the proof of both runs adds up');
 SELECT * FROM finish();
 
 SELECT dblink_disconnect('other') \g /dev/null

@@ -21,13 +21,16 @@ BEGIN
 END $$;
 \unset ON_ERROR_STOP
 
-SELECT plan(6);
+SELECT plan(7);
 SELECT ok(reconcile.schedule('cronrec', '* * * * *') > 0, 'schedule returns the pg_cron job id');
 SELECT is((SELECT command FROM cron.job WHERE jobname = 'reconcile:cronrec'),
           $$SELECT reconcile.run('cronrec')$$, 'the job is in cron.job as reconcile:<name>');
 SELECT ok(pg_temp.wait_for_run('cronrec', 80), 'pg_cron ran the reconciliation within 80 seconds');
 SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'cronrec' ORDER BY run_id LIMIT 1),
           '{"matched": 1}'::jsonb, 'the scheduled run is in reconcile.runs with its counts');
+SELECT is((SELECT sum(amount) FILTER (WHERE item <> 'statement total') - sum(amount) FILTER (WHERE item = 'statement total')
+           FROM reconcile.proof((SELECT min(run_id) FROM reconcile.runs WHERE name = 'cronrec'))), 0::numeric,
+          'the scheduled run''s proof adds up');
 SELECT lives_ok($$SELECT reconcile.unschedule('cronrec')$$, 'unschedule');
 SELECT is((SELECT count(*) FROM cron.job WHERE jobname = 'reconcile:cronrec'), 0::bigint, 'the job is gone');
 SELECT * FROM finish();

@@ -1,7 +1,7 @@
 -- Runs, history and follow-up (SPEC section 5), in one transaction.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT plan(50);
+SELECT plan(51);
 
 CREATE TABLE public.run_l (id text, amount numeric(12,2), tx_date date, ref text, key text);
 CREATE TABLE public.run_s (id text, amount numeric(12,2), tx_date date, ref text, key text);
@@ -106,6 +106,7 @@ SELECT lives_ok($$SELECT reconcile.manual_match('rr', ARRAY['L3'], ARRAY['S9'], 
 SELECT is((SELECT category::text FROM reconcile.cleared WHERE name = 'rr' AND id = 'L3'), 'manual', 'manual rows are cleared as manual');
 SELECT is((SELECT status FROM reconcile.items WHERE name = 'rr' AND ledger_id = 'L3'), 'cleared', 'their items are cleared');
 SELECT lives_ok($$SELECT reconcile.run('rr', '2026-11-13')$$, 'run 4');
+SELECT ok(pg_temp.proof_balances((SELECT max(run_id) FROM reconcile.runs WHERE name = 'rr')), 'run 4: the proof adds up');
 SELECT is((SELECT count(*) FROM reconcile.results WHERE run_id = (SELECT max(run_id) FROM reconcile.runs)
            AND (ledger_id = 'L3' OR statement_id = 'S9')), 0::bigint, 'later runs leave manual matches alone');
 SELECT throws_ok($$SELECT reconcile.manual_match('rr', ARRAY['L3'], ARRAY['S4'], 'x')$$, '55000', NULL, 'a matched row cannot be matched by hand again');
