@@ -692,3 +692,55 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION reconcile.unschedule(text) IS 'Removes the pg_cron job reconcile:<name>; 55000 without pg_cron';
+
+----------------------------------------------------------------------------
+-- drop: also forget what the reconciliation cleared
+----------------------------------------------------------------------------
+
+-- Releases the rows a reconciliation cleared and closes its items, so that one created again
+-- under the same name starts afresh; the runs, results and audit_log stay for the auditor.
+CREATE FUNCTION reconcile.forget(name text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM reconcile.reconciliations r WHERE r.name = forget.name
+                   AND pg_catalog.pg_has_role(reconcile.caller(), r.owner, 'MEMBER')) THEN
+        RAISE EXCEPTION 'permission denied to drop reconciliation "%"', name
+            USING ERRCODE = '42501', HINT = 'Only its owner can drop it.';
+    END IF;
+    DELETE FROM reconcile.cleared c WHERE c.name = forget.name;
+    UPDATE reconcile.items i SET status = 'cleared' WHERE i.name = forget.name AND i.status <> 'cleared';
+    PERFORM reconcile.audit('drop', name, NULL, '{}');
+END
+$$;
+COMMENT ON FUNCTION reconcile.forget(text) IS
+'Internal to reconcile.drop: releases the rows a reconciliation cleared and closes its items; its runs, results and audit_log stay';
+
+CREATE OR REPLACE FUNCTION reconcile."drop"(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reg reconcile.reconciliations;
+BEGIN
+    SELECT * INTO reg FROM reconcile.reconciliations c WHERE c.name = "drop".name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'reconciliation "%" does not exist', name USING ERRCODE = '42704';
+    END IF;
+    PERFORM reconcile.forget(name);
+    EXECUTE pg_catalog.format('DROP VIEW IF EXISTS %I.%I, %I.%I, %I.%I',
+                              reg.view_schema, name || '_summary',
+                              reg.view_schema, name || '_discrepancies',
+                              reg.view_schema, name || '_matches');
+    DELETE FROM reconcile.reconciliations c WHERE c.name = "drop".name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'permission denied to drop reconciliation "%"', name
+            USING ERRCODE = '42501', HINT = 'Only its owner can drop it.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION reconcile."drop"(text) IS
+'Drops the three views of a reconciliation and its registration, releases the rows it cleared and closes its items (42704 when unknown); its runs, results and audit_log stay';

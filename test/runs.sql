@@ -1,7 +1,7 @@
 -- Runs, history and follow-up (SPEC section 5), in one transaction.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT plan(51);
+SELECT plan(54);
 
 CREATE TABLE public.run_l (id text, amount numeric(12,2), tx_date date, ref text, key text);
 CREATE TABLE public.run_s (id text, amount numeric(12,2), tx_date date, ref text, key text);
@@ -161,6 +161,15 @@ SET search_path = evil, public, pg_catalog;
 SELECT throws_ok($$SELECT reconcile.run('rr')$$, '42501', NULL, 'a hostile search_path does not open the door');
 RESET search_path;
 RESET ROLE;
+
+-- drop releases what the reconciliation cleared; its history stays
+SELECT lives_ok($$SELECT reconcile.drop('rr')$$, 'drop a reconciliation that has runs');
+SELECT is((SELECT count(*) FROM reconcile.cleared WHERE name = 'rr')
+          + (SELECT count(*) FROM reconcile.items WHERE name = 'rr' AND status <> 'cleared'), 0::bigint,
+          'its cleared rows are released and its items closed');
+SELECT ok((SELECT count(*) FROM reconcile.runs WHERE name = 'rr') > 0
+          AND EXISTS (SELECT FROM reconcile.audit_log WHERE name = 'rr' AND action = 'drop'),
+          'its runs stay, and the drop is in audit_log');
 
 SELECT * FROM finish();
 ROLLBACK;
