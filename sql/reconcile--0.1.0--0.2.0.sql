@@ -606,6 +606,12 @@ FROM (SELECT run_id, name, key, category, group_id, pg_catalog.count(*) AS n,
       FROM reconcile.results GROUP BY run_id, name, key, category, group_id) x
 GROUP BY run_id, name, key, category;
 GRANT SELECT ON reconcile.open_items, reconcile.run_summary TO PUBLIC;
+COMMENT ON COLUMN reconcile.open_items.age_days IS 'Days from the older row''s date to the as_of of the reconciliation''s latest run';
+COMMENT ON COLUMN reconcile.open_items.aging_bucket IS '0-7, 8-30, 31-90 or 90+ (from age_days)';
+COMMENT ON COLUMN reconcile.run_summary.rows IS 'Result rows of the run in this key and category';
+COMMENT ON COLUMN reconcile.run_summary.ledger_amount IS 'Sum of the ledger amounts, a one_to_many group''s ledger row once';
+COMMENT ON COLUMN reconcile.run_summary.statement_amount IS 'Sum of the statement amounts, a many_to_one group''s statement row once';
+COMMENT ON COLUMN reconcile.run_summary.amount_diff IS 'Sum of amount_diff (statement minus ledger)';
 COMMENT ON VIEW reconcile.run_summary IS
 'Per run, key and category: result rows, ledger amount, statement amount and difference (a group''s single row counted once)';
 
