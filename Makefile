@@ -22,10 +22,18 @@ include $(PGXS)
 # the core is plain C; rebuild everything when a header changes
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: test demo bench
+.PHONY: test demo bench fuzz
 test:
 	test/run
 demo:
 	demo/run
 bench:
 	bench/run
+
+# libFuzzer over the plain-C core (clang); FUZZ_SECONDS=60 by default
+FUZZ_SECONDS ?= 60
+fuzz:
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc \
+		test/fuzz_core.c src/match_core.c src/normalize.c -o test/fuzz_core
+	mkdir -p test/fuzz_corpus
+	test/fuzz_core -max_total_time=$(FUZZ_SECONDS) -max_len=1024 test/fuzz_corpus
