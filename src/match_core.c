@@ -170,6 +170,74 @@ row_ok(const Work *w, uint32_t r)
 	return w->invalid[r] == RC_VALID && !w->used[r];
 }
 
+/* Let the caller cancel now. */
+static inline void
+interrupt_point(Work *w)
+{
+	if (w->env->check_interrupts)
+		w->env->check_interrupts(w->env->arg);
+}
+
+/*
+ * qsort that the caller can cancel: large arrays are sorted in runs of
+ * 32k elements, which are then merged, checking for interrupts between
+ * runs and every 4k merged elements.  Every comparator here is a total
+ * order, so the result does not depend on the method.
+ */
+#define SORT_RUN 32768
+
+static void
+sort_array(Work *w, void *base, size_t n, size_t size, int (*cmp) (const void *, const void *))
+{
+	char	   *src = base;
+	char	   *dst;
+
+	if (n <= 2 * SORT_RUN)
+	{
+		if (n > 1)
+			qsort(base, n, size, cmp);
+		return;
+	}
+	for (size_t i = 0; i < n; i += SORT_RUN)
+	{
+		qsort(src + i * size, n - i < SORT_RUN ? n - i : SORT_RUN, size, cmp);
+		interrupt_point(w);
+	}
+	dst = walloc(w, n * size);
+	for (size_t width = SORT_RUN; width < n; width *= 2)
+	{
+		for (size_t lo = 0; lo < n; lo += 2 * width)
+		{
+			size_t		mid = lo + width < n ? lo + width : n;
+			size_t		hi = lo + 2 * width < n ? lo + 2 * width : n;
+			size_t		a = lo,
+						b = mid,
+						o = lo;
+
+			while (a < mid || b < hi)
+			{
+				const char *take;
+
+				if (b >= hi || (a < mid && cmp(src + a * size, src + b * size) <= 0))
+					take = src + (a++) * size;
+				else
+					take = src + (b++) * size;
+				memcpy(dst + (o++) * size, take, size);
+				if ((o & 0xFFF) == 0)
+					interrupt_point(w);
+			}
+		}
+		{
+			char	   *t = src;
+
+			src = dst;
+			dst = t;
+		}
+	}
+	if (src != base)
+		memcpy(base, src, n * size);
+}
+
 /* ------------------------------------------------------------------------
  * Decimal arithmetic on scaled integers
  * ------------------------------------------------------------------------
@@ -573,7 +641,7 @@ sort_side(Work *w, uint32_t *out, uint32_t cnt)
 		keys[i].len = len;
 		keys[i].row = r;
 	}
-	qsort(keys, cnt, sizeof(IdKey), cmp_idkey);
+	sort_array(w, keys, cnt, sizeof(IdKey), cmp_idkey);
 	for (uint32_t i = 0; i < cnt; i++)
 	{
 		tick(w);
@@ -610,7 +678,7 @@ sorted_remaining(Work *w, bool ledger, uint32_t *count)
 		keys[k].row = r;
 		k++;
 	}
-	qsort(keys, k, sizeof(AmtKey), cmp_amtkey);
+	sort_array(w, keys, k, sizeof(AmtKey), cmp_amtkey);
 	*count = k;
 	return keys;
 }
@@ -718,7 +786,7 @@ take_greedy(Work *w, CandVec *cv, RcHow how, CatFn cat_of)
 {
 	if (cv->n == 0)
 		return;
-	qsort(cv->v, cv->n, sizeof(Cand), cmp_cand);
+	sort_array(w, cv->v, cv->n, sizeof(Cand), cmp_cand);
 	for (size_t i = 0; i < cv->n; i++)
 	{
 		const Cand *c = &cv->v[i];
@@ -1020,7 +1088,7 @@ find_containment(Work *w, const StrSet *pats, const StrSet *texts,
 	}
 	if (nanch == 0)
 		return;
-	qsort(anchors, nanch, sizeof(Anchor), cmp_anchor);
+	sort_array(w, anchors, nanch, sizeof(Anchor), cmp_anchor);
 	filter = walloc0(w, (size_t) 1 << (FILTER_BITS - 3));
 	for (uint32_t i = 0; i < nanch; i++)
 	{
@@ -1115,7 +1183,7 @@ build_ref_pairs(Work *w)
 	find_containment(w, &ss, &ls, false, &pv);
 
 	if (pv.n > 0)
-		qsort(pv.v, pv.n, sizeof(StrPair), cmp_strpair);
+		sort_array(w, pv.v, pv.n, sizeof(StrPair), cmp_strpair);
 	/* dedupe, count how many rows each string reaches on the other side */
 	lfan = walloc0(w, sizeof(uint32_t) * ls.nstr);
 	sfan = walloc0(w, sizeof(uint32_t) * ss.nstr);
@@ -1625,7 +1693,7 @@ pass_batches(Work *w, bool ledger_batches)
 	}
 	if (nk < 2)
 		return;
-	qsort(keys, nk, sizeof(BatchKey), cmp_batchkey);
+	sort_array(w, keys, nk, sizeof(BatchKey), cmp_batchkey);
 	ok = sorted_remaining(w, !ledger_batches, &nok);
 
 	for (uint32_t i = 0; i < nk;)
