@@ -1020,8 +1020,20 @@ cmp_anchor(const void *x, const void *y)
 	return (a->pat > b->pat) - (a->pat < b->pat);
 }
 
-#define SKETCH_BITS 20
-#define FILTER_BITS 24
+/* sizes of the gram count sketch and the anchor filter, in bits of hash */
+#define SKETCH_BITS_MAX 20
+#define FILTER_BITS_MAX 24
+
+/* The bits that give about 2^extra slots per item, within [10, max]. */
+static int
+table_bits(size_t items, int extra, int max)
+{
+	int			bits = 10;
+
+	while (bits < max && ((size_t) 1 << bits) < (items << extra))
+		bits++;
+	return bits;
+}
 
 /*
  * Find every (pattern, text) with the pattern (>= 4 characters) occurring
@@ -1038,10 +1050,13 @@ find_containment(Work *w, const StrSet *pats, const StrSet *texts,
 	Anchor	   *anchors;
 	uint32_t	nanch = 0;
 	uint32_t	minlen = UINT32_MAX;
+	int			sketch_bits;
+	int			filter_bits;
 
 	if (pats->nstr == 0 || texts->nstr == 0)
 		return;
-	sketch = walloc0(w, sizeof(uint16_t) << SKETCH_BITS);
+	sketch_bits = table_bits(pats->nstr * 8, 1, SKETCH_BITS_MAX);
+	sketch = walloc0(w, sizeof(uint16_t) << sketch_bits);
 	for (uint32_t k = 0; k < pats->nstr; k++)
 	{
 		uint32_t	len;
@@ -1052,7 +1067,7 @@ find_containment(Work *w, const StrSet *pats, const StrSet *texts,
 			continue;
 		for (uint32_t i = 0; i + 4 <= len; i++)
 		{
-			uint32_t	h = gram_hash(p + i) >> (32 - SKETCH_BITS);
+			uint32_t	h = gram_hash(p + i) >> (32 - sketch_bits);
 
 			if (sketch[h] < UINT16_MAX)
 				sketch[h]++;
@@ -1071,7 +1086,7 @@ find_containment(Work *w, const StrSet *pats, const StrSet *texts,
 			continue;
 		for (uint32_t i = 0; i + 4 <= len; i++)
 		{
-			uint32_t	c = sketch[gram_hash(p + i) >> (32 - SKETCH_BITS)];
+			uint32_t	c = sketch[gram_hash(p + i) >> (32 - sketch_bits)];
 
 			if (c < bestc)
 			{
@@ -1089,10 +1104,11 @@ find_containment(Work *w, const StrSet *pats, const StrSet *texts,
 	if (nanch == 0)
 		return;
 	sort_array(w, anchors, nanch, sizeof(Anchor), cmp_anchor);
-	filter = walloc0(w, (size_t) 1 << (FILTER_BITS - 3));
+	filter_bits = table_bits(nanch, 5, FILTER_BITS_MAX);
+	filter = walloc0(w, (size_t) 1 << (filter_bits - 3));
 	for (uint32_t i = 0; i < nanch; i++)
 	{
-		uint32_t	b = anchors[i].hash >> (32 - FILTER_BITS);
+		uint32_t	b = anchors[i].hash >> (32 - filter_bits);
 
 		filter[b >> 3] |= (uint8_t) (1 << (b & 7));
 	}
@@ -1106,7 +1122,7 @@ find_containment(Work *w, const StrSet *pats, const StrSet *texts,
 		for (uint32_t i = 0; i + 4 <= tlen; i++)
 		{
 			uint32_t	h = gram_hash(tp + i);
-			uint32_t	b = h >> (32 - FILTER_BITS);
+			uint32_t	b = h >> (32 - filter_bits);
 			uint32_t	lo = 0;
 			uint32_t	hi = nanch;
 
