@@ -16,15 +16,25 @@ PG_CFLAGS += -Wall -Wextra
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS += -isystem $(shell $(PG_CONFIG) --includedir-server)
 
+# SANITIZE=1: AddressSanitizer and UndefinedBehaviorSanitizer (make sanitize runs the suite so)
+ifeq ($(SANITIZE),1)
+PG_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+PG_CPPFLAGS += -DRC_SANITIZE
+SHLIB_LINK += -fsanitize=address,undefined
+endif
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # the core is plain C; rebuild everything when a header changes
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: test demo bench fuzz
+.PHONY: test sanitize demo bench fuzz
 test:
 	test/run
+# the whole suite with the extension built with ASan and UBSan and loaded into the server
+sanitize:
+	RC_SANITIZE=1 test/run
 demo:
 	demo/run
 bench:

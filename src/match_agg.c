@@ -472,11 +472,74 @@ rc_match_agg_deserialfn(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 
+#ifndef RC_SANITIZE
 static void *
 core_alloc(void *arg, size_t size)
 {
 	return MemoryContextAllocHuge((MemoryContext) arg, size);
 }
+#else
+
+/*
+ * Sanitizer builds (make sanitize): the core's arrays come from malloc, one
+ * block each, so AddressSanitizer checks every access against its bounds
+ * (inside a palloc block it cannot).  The blocks are listed in the work
+ * context and freed by a reset callback, so an error or a cancel frees them
+ * as it frees palloc'd memory.
+ */
+typedef struct CoreBlocks
+{
+	MemoryContextCallback cb;
+	void	  **ptrs;			/* in the work context */
+	int			n;
+	int			cap;
+} CoreBlocks;
+
+static void
+core_free_blocks(void *arg)
+{
+	CoreBlocks *bl = (CoreBlocks *) arg;
+
+	while (bl->n > 0)
+		free(bl->ptrs[--bl->n]);
+}
+
+static void *
+core_alloc(void *arg, size_t size)
+{
+	MemoryContext cxt = (MemoryContext) arg;
+	CoreBlocks *bl = NULL;
+	MemoryContextCallback *cb;
+	void	   *p;
+
+	for (cb = cxt->reset_cbs; cb != NULL; cb = cb->next)
+		if (cb->func == core_free_blocks)
+			bl = (CoreBlocks *) cb->arg;
+	if (bl == NULL)
+	{
+		bl = MemoryContextAllocZero(cxt, sizeof(CoreBlocks));
+		bl->cap = 64;
+		bl->ptrs = MemoryContextAlloc(cxt, sizeof(void *) * bl->cap);
+		bl->cb.func = core_free_blocks;
+		bl->cb.arg = bl;
+		MemoryContextRegisterResetCallback(cxt, &bl->cb);
+	}
+	if (bl->n == bl->cap)
+	{
+		bl->ptrs = repalloc(bl->ptrs, sizeof(void *) * bl->cap * 2);
+		bl->cap *= 2;
+	}
+	if (size > MaxAllocHugeSize)
+		elog(ERROR, "invalid memory alloc request size %zu", size);
+	p = malloc(Max(size, 1));
+	if (p == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	bl->ptrs[bl->n++] = p;
+	return p;
+}
+#endif
 
 static void
 core_interrupts(void *arg)

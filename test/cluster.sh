@@ -6,6 +6,8 @@
 #                           directory, pg_cron preloaded; exports PGHOST PGPORT PGUSER PGDATABASE;
 #                           stopped and removed on exit (extra postgresql.conf lines: $RC_PGCONF)
 #   rc_cluster_stop
+#   rc_sanitizer_reports    with RC_SANITIZE=1 (make sanitize): print the server's sanitizer
+#                           reports and echo their number
 
 RC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RC_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron"
@@ -41,11 +43,45 @@ rc_pg_config() {
 	fi
 }
 
+# RC_SANITIZE=1 builds with ASan and UBSan; a marker file makes the next plain build start clean
 rc_build_install() {
-	local pgc; pgc=$(rc_pg_config)
-	rc_log "building with $pgc"
-	make -s -C "$RC_TOP" PG_CONFIG="$pgc" >/dev/null || return 1
-	make -s -C "$RC_TOP" PG_CONFIG="$pgc" install >/dev/null || return 1
+	local pgc san="" marker="$RC_TOP/.sanitize-build"
+	pgc=$(rc_pg_config)
+	if [ "${RC_SANITIZE:-}" = 1 ]; then
+		san="SANITIZE=1"
+		[ -f "$marker" ] || { make -s -C "$RC_TOP" clean >/dev/null; touch "$marker"; }
+	elif [ -f "$marker" ]; then
+		make -s -C "$RC_TOP" clean >/dev/null; rm -f "$marker"
+	fi
+	rc_log "building with $pgc${san:+ ($san)}"
+	make -s -C "$RC_TOP" PG_CONFIG="$pgc" $san >/dev/null || return 1
+	make -s -C "$RC_TOP" PG_CONFIG="$pgc" $san install >/dev/null || return 1
+}
+
+# With RC_SANITIZE=1 the server runs with the sanitizer runtimes preloaded. Under LD_PRELOAD,
+# libraries' constructors run before ASan's: libgpg-error's calls bindtextdomain, whose first
+# malloc then initialises ASan inside glibc's _nl_state_lock, and ASan's own dlerror() call
+# deadlocks on it (postgres -V hangs). test/asan_preload.c wraps bindtextdomain to allocate once
+# before taking the lock. Reports go to $RC_DIR/san; rc_sanitizer_reports prints and counts them.
+rc_sanitizer_env() {
+	[ "${RC_SANITIZE:-}" = 1 ] || return 0
+	mkdir -p "$RC_DIR/san" && chmod 777 "$RC_DIR/san"
+	cc -shared -fPIC -O2 "$RC_TOP/test/asan_preload.c" -o "$RC_DIR/asan_preload.so" -ldl || return 1
+	chmod 755 "$RC_DIR/asan_preload.so"
+	echo "LD_PRELOAD=$(cc -print-file-name=libasan.so):$RC_DIR/asan_preload.so" \
+		"ASAN_OPTIONS=detect_leaks=0:log_path=$RC_DIR/san/asan:log_exe_name=1" \
+		"UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:log_path=$RC_DIR/san/ubsan"
+}
+
+rc_sanitizer_reports() {
+	local f n=0
+	for f in "$RC_DIR"/san/*; do
+		[ -f "$f" ] || continue
+		n=$((n + 1))
+		echo "== sanitizer report $f" >&2
+		cat "$f" >&2
+	done
+	echo "$n"
 }
 
 # run a server binary as the postgres OS user (PostgreSQL refuses root)
@@ -86,7 +122,9 @@ CONF
 	RC_BINDIR=$bindir
 	trap rc_cluster_stop EXIT
 	trap 'exit 130' INT TERM
-	rc_as_pg "$bindir/pg_ctl" -D "$RC_DIR/data" -l "$RC_DIR/server.log" -w -t 60 start >/dev/null || {
+	local sanenv; sanenv=$(rc_sanitizer_env) || return 1
+	# shellcheck disable=SC2086
+	rc_as_pg env $sanenv "$bindir/pg_ctl" -D "$RC_DIR/data" -l "$RC_DIR/server.log" -w -t 60 start >/dev/null || {
 		cat "$RC_DIR/server.log" >&2; return 1; }
 	export PGHOST=$RC_DIR PGPORT=$port PGUSER=postgres PGDATABASE=reconcile
 	psql -X -q -d postgres -c 'CREATE DATABASE reconcile' || return 1
@@ -98,4 +136,100 @@ rc_cluster_stop() {
 	rc_as_pg "$RC_BINDIR/pg_ctl" -D "$RC_DIR/data" -m fast -w stop >/dev/null 2>&1
 	rm -rf "$RC_DIR"
 	RC_DIR=
+}
+
+# ---- Citus: one coordinator and two workers (test/citus.sh, bench/citus.sh) ----
+#
+#   rc_citus_install        install Citus with ../shared/vendor/citus/build.sh when it is missing;
+#                           returns 2 (and says why on stdout) when it cannot
+#   rc_citus_start NAME     coordinator + 2 workers, citus preloaded on all three and pg_cron on
+#                           the coordinator, each on a private port and socket directory (the
+#                           nodes reach each other through those sockets); exports PGHOST/PGPORT
+#                           of the coordinator and RC_CITUS_WORKERS ("dir:port dir:port");
+#                           stopped and removed on exit
+
+rc_citus_install() {
+	local pkglib build="$RC_TOP/../shared/vendor/citus/build.sh"
+	pkglib=$("$(rc_pg_config)" --pkglibdir)
+	[ -f "$pkglib/citus.so" ] && return 0
+	if [ ! -f "$build" ]; then
+		echo "Citus is not installed and $build is absent"
+		return 2
+	fi
+	if [ "$(id -u)" != 0 ]; then
+		echo "Citus is not installed and $build must run as root"
+		return 2
+	fi
+	rc_log "building Citus with $build"
+	PG_CONFIG=$(rc_pg_config) bash "$build" >&2 || { echo "$build failed"; return 2; }
+}
+
+rc_free_port() {
+	local port=${1:-55432}
+	while [ -e "/tmp/.s.PGSQL.$port" ] || (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null ||
+		ls /tmp/reconcile-*/".s.PGSQL.$port" /tmp/reconcile-*/*/".s.PGSQL.$port" >/dev/null 2>&1; do
+		port=$((port + 1))
+	done
+	echo "$port"
+}
+
+rc_citus_start() {
+	local name=${1:-citus} bindir node port=55532 preload dir
+	bindir=$("$(rc_pg_config)" --bindir)
+	RC_BINDIR=$bindir
+	RC_CITUS_DIR=$(mktemp -d "/tmp/reconcile-$name.XXXXXX")
+	chmod 755 "$RC_CITUS_DIR"
+	RC_CITUS_WORKERS=""
+	trap rc_citus_stop EXIT
+	trap 'exit 130' INT TERM
+	for node in coordinator worker1 worker2; do
+		dir=$RC_CITUS_DIR/$node
+		mkdir -p "$dir" && chmod 755 "$dir"
+		[ "$(id -u)" = 0 ] && chown postgres "$dir"
+		port=$(rc_free_port "$port")
+		rc_as_pg "$bindir/initdb" -D "$dir/data" -A trust -E UTF8 --no-locale -U postgres >"$dir/initdb.log" 2>&1 || {
+			cat "$dir/initdb.log" >&2; return 1; }
+		preload=citus
+		[ "$node" = coordinator ] && preload=citus,pg_cron
+		cat >> "$dir/data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$dir'
+shared_preload_libraries = '$preload'
+cron.database_name = 'reconcile'
+cron.use_background_workers = on
+max_worker_processes = 16
+max_connections = 200
+citus.node_conninfo = 'sslmode=disable'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+${RC_PGCONF:-}
+CONF
+		rc_as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null || {
+			cat "$dir/server.log" >&2; return 1; }
+		psql -X -q -h "$dir" -p "$port" -U postgres -d postgres -c 'CREATE DATABASE reconcile' \
+			-c '\c reconcile' -c 'CREATE EXTENSION citus' >/dev/null || return 1
+		if [ "$node" = coordinator ]; then
+			export PGHOST=$dir PGPORT=$port PGUSER=postgres PGDATABASE=reconcile
+			psql -X -q -c "SELECT citus_set_coordinator_host('$dir', $port)" >/dev/null || return 1
+		else
+			RC_CITUS_WORKERS="$RC_CITUS_WORKERS $dir:$port"
+			psql -X -q -c "SELECT citus_add_node('$dir', $port)" >/dev/null || return 1
+		fi
+		port=$((port + 1))
+	done
+	RC_CITUS_WORKERS=${RC_CITUS_WORKERS# }
+	export RC_CITUS_WORKERS
+	rc_log "Citus $(psql -X -At -c "SELECT extversion FROM pg_extension WHERE extname = 'citus'") coordinator on port $PGPORT, workers ${RC_CITUS_WORKERS// /, } ($name)"
+}
+
+rc_citus_stop() {
+	local dir
+	[ -n "${RC_CITUS_DIR:-}" ] && [ -d "$RC_CITUS_DIR" ] || return 0
+	for dir in "$RC_CITUS_DIR"/*/data; do
+		rc_as_pg "$RC_BINDIR/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1
+	done
+	rm -rf "$RC_CITUS_DIR"
+	RC_CITUS_DIR=
 }

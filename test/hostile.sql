@@ -1,7 +1,7 @@
 -- Hostile values: each is refused with its SQLSTATE or classified, and the server keeps running.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT plan(27);
+SELECT plan(29);
 CREATE TEMP TABLE started AS SELECT pg_postmaster_start_time() AS t;
 
 CREATE FUNCTION pg_temp.cats(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -91,6 +91,9 @@ SELECT lives_ok($$SELECT reconcile.create('h', 'public.h_l', 'public.h_s',
                 'column names with quotes, semicolons, spaces and unicode are quoted, not run');
 SELECT is((SELECT count(*) FROM public.h_matches), 0::bigint, 'and the view reads them');
 
+-- the backend's memory (all its memory contexts) before the large groups, to check it is released
+CREATE TEMP TABLE mem_before AS SELECT sum(total_bytes) AS bytes FROM pg_backend_memory_contexts;
+
 -- a group of 5,000,000 rows
 SELECT is((SELECT cardinality(reconcile.match_agg(l, (CASE WHEN l THEN 'L' ELSE 'S' END) || i, (i % 5000)::numeric + 0.99,
                                                   date '2026-01-01' + (i % 300), NULL, NULL, reconcile.rule()))
@@ -115,6 +118,10 @@ SET LOCAL statement_timeout = '1500ms';
 SELECT cmp_ok(pg_temp.time_to_cancel(), '<', interval '2500 ms',
               'a 5,000,000-row match_agg stops within a second of statement_timeout');
 SET LOCAL statement_timeout = 0;
+SELECT cmp_ok((SELECT sum(total_bytes) FROM pg_backend_memory_contexts) - (SELECT bytes FROM mem_before), '<', 16777216::numeric,
+              'after the cancel the backend holds less than 16 MB more than before both large groups');
+SELECT is((SELECT count(*) FROM pg_backend_memory_contexts WHERE name = 'reconcile match'), 0::bigint,
+          'no matching context survives the cancel');
 
 SELECT is((SELECT t FROM started), pg_postmaster_start_time(), 'the server did not restart');
 SELECT * FROM finish();
