@@ -182,6 +182,7 @@ rc_citus_start() {
 	RC_CITUS_WORKERS=""
 	trap rc_citus_stop EXIT
 	trap 'exit 130' INT TERM
+	local sanenv; sanenv=$(RC_DIR=$RC_CITUS_DIR rc_sanitizer_env) || return 1
 	for node in coordinator worker1 worker2; do
 		dir=$RC_CITUS_DIR/$node
 		mkdir -p "$dir" && chmod 755 "$dir"
@@ -206,7 +207,8 @@ synchronous_commit = off
 full_page_writes = off
 ${RC_PGCONF:-}
 CONF
-		rc_as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null || {
+		# shellcheck disable=SC2086
+		rc_as_pg env $sanenv "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null || {
 			cat "$dir/server.log" >&2; return 1; }
 		psql -X -q -h "$dir" -p "$port" -U postgres -d postgres -c 'CREATE DATABASE reconcile' \
 			-c '\c reconcile' -c 'CREATE EXTENSION citus' >/dev/null || return 1

@@ -1,8 +1,8 @@
--- ALTER EXTENSION reconcile UPDATE from 0.1.0 with a live reconciliation.
+-- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0 and 0.3.0 with a live reconciliation.
 BEGIN;
 DROP EXTENSION IF EXISTS reconcile CASCADE;
 CREATE EXTENSION reconcile VERSION '0.1.0';
-SELECT plan(8);
+SELECT plan(11);
 
 CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
 CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
@@ -24,6 +24,13 @@ SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'up'),
 SELECT is((SELECT sum(amount) FILTER (WHERE item <> 'statement total') - sum(amount) FILTER (WHERE item = 'statement total')
            FROM reconcile.proof((SELECT max(run_id) FROM reconcile.runs WHERE name = 'up'))), 0::numeric,
           'and its proof adds up');
+INSERT INTO public.up_l VALUES ('c', 7, '2026-11-01');
+ALTER EXTENSION reconcile UPDATE TO '0.3.0';
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.3.0', 'updated to 0.3.0');
+SELECT lives_ok($$SELECT reconcile.run('up', '2026-11-06')$$, 'a run under 0.3.0 continues the history of 0.2.0');
+SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'up' ORDER BY run_id DESC LIMIT 1),
+          '{"matched": 1, "missing_in_statement": 1}'::jsonb,
+          'it leaves the rows 0.2.0 cleared alone and matches the new one');
 SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
 
 SELECT * FROM finish();

@@ -1,0 +1,71 @@
+-- Citus: with ledger and statement distributed by the key and co-located, match_agg runs inside
+-- the worker tasks, for the views and for reconcile.run; the coordinator only collects rows.
+SELECT plan(12);
+
+CREATE TABLE public.pd_ledger (id text, shop text, amount numeric(12,2), tx_date date, ref text);
+CREATE TABLE public.pd_statement (id text, shop text, amount numeric(12,2), tx_date date, ref text, batch text);
+SELECT create_distributed_table('public.pd_ledger', 'shop', shard_count => 4);
+SELECT create_distributed_table('public.pd_statement', 'shop', colocate_with => 'public.pd_ledger');
+INSERT INTO public.pd_ledger SELECT 'L' || i, 'shop' || (i % 7), 10 + i % 50, date '2026-11-01' + i % 20, NULL
+FROM generate_series(1, 500) i;
+INSERT INTO public.pd_statement SELECT 'S' || i, 'shop' || (i % 7), 10 + i % 50, date '2026-11-02' + i % 20, NULL, NULL
+FROM generate_series(1, 500) i;
+SELECT reconcile.create('pd', 'public.pd_ledger', 'public.pd_statement', reconcile.rule(days_after => 3),
+                        columns => '{"ledger": {"key": "shop"}, "statement": {"key": "shop"}}');
+
+-- the plan of a query as text lines
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE l text;
+BEGIN
+    FOR l IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
+        RETURN NEXT l;
+    END LOOP;
+END $$;
+-- the coordinator's part of a plan: the lines before the first task
+CREATE FUNCTION pg_temp.coordinator_part(q text) RETURNS text LANGUAGE sql AS $$
+    SELECT string_agg(l, E'\n') FROM (
+        SELECT l, bool_or(l ~ '->  Task$|Task Count:') OVER (ORDER BY n) AS past
+        FROM pg_temp.plan_of(q) WITH ORDINALITY p(l, n)) x WHERE NOT past
+$$;
+CREATE FUNCTION pg_temp.task_query(q text) RETURNS text LANGUAGE sql AS $$
+    SELECT l FROM pg_temp.plan_of(q) l WHERE l ~ '^\s*Query: ' LIMIT 1
+$$;
+
+SELECT matches(pg_temp.coordinator_part('SELECT * FROM public.pd_matches'), '^\s*Custom Scan \(Citus Adaptive\)',
+               'pd_matches is one distributed scan');
+SELECT unalike(pg_temp.coordinator_part('SELECT * FROM public.pd_matches'), '%Aggregate%',
+               'the coordinator does not aggregate pd_matches');
+SELECT matches(pg_temp.task_query('SELECT * FROM public.pd_matches'),
+               'reconcile\.match_detail_agg\(.*GROUP BY u\.key',
+               'each task computes match_detail_agg grouped by the key, next to its shard');
+SELECT ok((SELECT bool_or(l ~ 'HashAggregate|GroupAggregate') FROM pg_temp.plan_of('SELECT * FROM public.pd_matches') l
+           WHERE l ~ 'Aggregate'), 'the aggregate node is in the worker plan');
+SELECT matches((SELECT string_agg(l, E'\n') FROM pg_temp.plan_of('SELECT * FROM public.pd_matches') l), 'Task Count: 4',
+               'one task per shard');
+SELECT unalike(pg_temp.coordinator_part('SELECT * FROM public.pd_discrepancies'), '%Aggregate%',
+               'the coordinator does not aggregate pd_discrepancies');
+SELECT unalike(pg_temp.coordinator_part('SELECT * FROM public.pd_summary'), '%Aggregate%',
+               'pd_summary is computed on the workers too (grouped by the key)');
+SELECT matches(pg_temp.task_query('SELECT * FROM public.pd_summary'), 'reconcile\.match_detail_agg',
+               'with match_detail_agg in the task');
+
+-- reconcile.run's query: the cleared rows go to the workers, the matching stays there
+SELECT lives_ok($$SELECT reconcile.run('pd', '2026-12-31')$$, 'reconcile.run works with distributed sources');
+SELECT reconcile.run('pd', '2026-12-31');
+CREATE TEMP TABLE run_sql AS
+SELECT format('SELECT s.key, (s.m).* FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m FROM (SELECT u.key, '
+              'reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, u.batch, reconcile.rule()) AS ms '
+              'FROM (%s UNION ALL %s) u GROUP BY u.key) g) s',
+              reconcile.open_side_sql('public.pd_ledger', true, columns -> 'ledger', 'pd'),
+              reconcile.open_side_sql('public.pd_statement', false, columns -> 'statement', 'pd')) AS q
+FROM reconcile.reconciliations WHERE name = 'pd';
+SELECT matches(pg_temp.coordinator_part((SELECT q FROM run_sql)), 'Distributed Subplan',
+               'a run sends the cleared rows to the workers as an intermediate result');
+SELECT matches(pg_temp.task_query((SELECT q FROM run_sql)), 'reconcile\.match_detail_agg\(.*read_intermediate_result.*GROUP BY u\.key',
+               'and anti-joins and matches inside each task');
+SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'pd' ORDER BY run_id DESC LIMIT 1), '{}'::jsonb,
+          'a second run over unchanged data finds nothing new');
+
+SELECT reconcile.drop('pd');
+DROP TABLE public.pd_ledger, public.pd_statement;
+SELECT * FROM finish();
