@@ -29,7 +29,7 @@ include $(PGXS)
 # the core is plain C; rebuild everything when a header changes
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: test sanitize demo bench fuzz
+.PHONY: test sanitize demo bench bench-citus fuzz
 test:
 	test/run
 # the whole suite with the extension built with ASan and UBSan and loaded into the server
@@ -39,6 +39,9 @@ demo:
 	demo/run
 bench:
 	bench/run
+# the same reconciliation on single-node PostgreSQL and on a local Citus cluster
+bench-citus:
+	bench/citus.sh
 
 # libFuzzer over the plain-C core (clang); FUZZ_SECONDS=60 by default
 FUZZ_SECONDS ?= 60

@@ -2,9 +2,14 @@
 --
 -- 90% of ledger rows have a statement counterpart: the same amount (9 in 10) or a cent more,
 -- 0-3 days later; amounts come from ~2,000 price points, so many rows share an amount;
--- three currencies are the keys; about half the rows carry a reference (the statement's memo
+-- three currencies are the keys (or :shops shops when -v shops=N is given); about half the rows carry a reference (the statement's memo
 -- quotes the order number inside a longer text); the other 10% on each side have no counterpart.
+-- With -v shards=N (bench/citus.sh) both tables are distributed by the key over N shards, co-located.
 \set ON_ERROR_STOP on
+\if :{?shops}
+\else
+\set shops 0
+\endif
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS reconcile;
 SELECT reconcile.drop(name) FROM reconcile.reconciliations WHERE name = 'b' \g /dev/null
@@ -17,7 +22,8 @@ CREATE TABLE bench.statement (id text, key text, amount numeric(12,2), tx_date d
 
 CREATE TEMP TABLE g AS
 SELECT i,
-       (ARRAY['CNY', 'USD', 'EUR'])[1 + floor(random() * 3)::int] AS key,
+       CASE WHEN :shops > 0 THEN 'shop' || lpad(floor(random() * :shops)::int::text, 3, '0')
+            ELSE (ARRAY['CNY', 'USD', 'EUR'])[1 + floor(random() * 3)::int] END AS key,
        round((9.90 + floor(random() * 2000) * 0.5)::numeric, 2) AS price,
        date '2026-01-01' + floor(random() * 365)::int AS day,
        random() < 0.5 AS has_ref,
@@ -25,6 +31,11 @@ SELECT i,
        random() < 0.1 AS cent_off,
        floor(random() * 4)::int AS lag
 FROM generate_series(1, :rows) i;
+
+\if :{?shards}
+SELECT create_distributed_table('bench.ledger', 'key', shard_count => :shards);
+SELECT create_distributed_table('bench.statement', 'key', colocate_with => 'bench.ledger');
+\endif
 
 INSERT INTO bench.ledger
 SELECT 'ORD' || lpad(i::text, 9, '0'), key, price, day,
