@@ -21,7 +21,7 @@ export RC_PGCONF="shared_buffers = 256MB
 work_mem = 64MB
 max_parallel_workers_per_gather = 2
 jit = off"
-VIEW='SELECT count(*), count(ledger_id), count(statement_id), count(category), sum(amount_diff), count(note) FROM bench.b_matches'
+VIEW='SELECT count(*), count(ledger_id), count(statement_id), count(category), sum(amount_diff), count(note) FROM public.b_matches'
 
 rc_deps
 rc_build_install

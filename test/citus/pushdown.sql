@@ -1,6 +1,6 @@
 -- Citus: with ledger and statement distributed by the key and co-located, match_agg runs inside
 -- the worker tasks, for the views and for reconcile.run; the coordinator only collects rows.
-SELECT plan(12);
+SELECT plan(17);
 
 CREATE TABLE public.pd_ledger (id text, shop text, amount numeric(12,2), tx_date date, ref text);
 CREATE TABLE public.pd_statement (id text, shop text, amount numeric(12,2), tx_date date, ref text, batch text);
@@ -56,8 +56,8 @@ CREATE TEMP TABLE run_sql AS
 SELECT format('SELECT s.key, (s.m).* FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m FROM (SELECT u.key, '
               'reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, u.batch, reconcile.rule()) AS ms '
               'FROM (%s UNION ALL %s) u GROUP BY u.key) g) s',
-              reconcile.open_side_sql('public.pd_ledger', true, columns -> 'ledger', 'pd'),
-              reconcile.open_side_sql('public.pd_statement', false, columns -> 'statement', 'pd')) AS q
+              reconcile.open_side_sql('public.pd_ledger', true, columns -> 'ledger', 'pd', true),
+              reconcile.open_side_sql('public.pd_statement', false, columns -> 'statement', 'pd', true)) AS q
 FROM reconcile.reconciliations WHERE name = 'pd';
 SELECT matches(pg_temp.coordinator_part((SELECT q FROM run_sql)), 'Distributed Subplan',
                'a run sends the cleared rows to the workers as an intermediate result');
@@ -66,6 +66,31 @@ SELECT matches(pg_temp.task_query((SELECT q FROM run_sql)), 'reconcile\.match_de
 SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'pd' ORDER BY run_id DESC LIMIT 1), '{}'::jsonb,
           'a second run over unchanged data finds nothing new');
 
-SELECT reconcile.drop('pd');
-DROP TABLE public.pd_ledger, public.pd_statement;
+-- integer and varchar keys are grouped on as they are, so they push down too; key stays text
+CREATE TABLE public.pi_ledger (id text, shop_id int, amount numeric, tx_date date);
+CREATE TABLE public.pi_statement (id text, shop_id int, amount numeric, tx_date date);
+CREATE TABLE public.pv_ledger (id text, shop varchar(12), amount numeric, tx_date date);
+CREATE TABLE public.pv_statement (id text, shop varchar(20), amount numeric, tx_date date);
+SELECT create_distributed_table('public.pi_ledger', 'shop_id', shard_count => 4);
+SELECT create_distributed_table('public.pi_statement', 'shop_id', colocate_with => 'public.pi_ledger');
+SELECT create_distributed_table('public.pv_ledger', 'shop', shard_count => 4, colocate_with => 'none');
+SELECT create_distributed_table('public.pv_statement', 'shop', colocate_with => 'public.pv_ledger');
+INSERT INTO public.pi_ledger SELECT 'L' || i, i % 7, i, '2026-11-01' FROM generate_series(1, 50) i;
+INSERT INTO public.pi_statement SELECT 'S' || i, i % 7, i, '2026-11-01' FROM generate_series(1, 45) i;
+SELECT reconcile.create('pi', 'public.pi_ledger', 'public.pi_statement',
+                        columns => '{"ledger": {"key": "shop_id"}, "statement": {"key": "shop_id"}}');
+SELECT reconcile.create('pv', 'public.pv_ledger', 'public.pv_statement',
+                        columns => '{"ledger": {"key": "shop"}, "statement": {"key": "shop"}}');
+SELECT unalike(pg_temp.coordinator_part('SELECT * FROM public.pi_matches'), '%Aggregate%',
+               'an integer key pushes down: the coordinator does not aggregate');
+SELECT matches(pg_temp.task_query('SELECT * FROM public.pi_matches'), 'reconcile\.match_detail_agg',
+               'match_detail_agg runs in the tasks of an integer key');
+SELECT unalike(pg_temp.coordinator_part('SELECT * FROM public.pv_matches'), '%Subplan%',
+               'a varchar key pushes down: no rows pulled to the coordinator first');
+SELECT is((SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+           WHERE attrelid = 'public.pi_matches'::regclass AND attname = 'key'), 'text', 'the key of the view is text');
+SELECT lives_ok($$SELECT reconcile.run('pi', '2026-12-31')$$, 'a run with an integer key pushes down and stores text keys');
+
+SELECT reconcile.drop(n) FROM (VALUES ('pd'), ('pi'), ('pv')) v(n);
+DROP TABLE public.pd_ledger, public.pd_statement, public.pi_ledger, public.pi_statement, public.pv_ledger, public.pv_statement;
 SELECT * FROM finish();
