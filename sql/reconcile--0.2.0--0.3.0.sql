@@ -210,7 +210,7 @@ AS $$
     SELECT pg_catalog.format(
         'SELECT src.* FROM (%s) src LEFT JOIN (SELECT c.key, c.id FROM reconcile.cleared c '
         'WHERE c.name = %L AND c.is_ledger = %s) c ON c.id = src.id '
-        'AND c.key = COALESCE((src.key)::text, '''') WHERE c.id IS NULL',
+        'AND c.key IS NOT DISTINCT FROM COALESCE((src.key)::text, '''') WHERE c.id IS NULL',
         reconcile.side_sql(rel, is_ledger, cols, raw_key), name, CASE WHEN is_ledger THEN 'true' ELSE 'false' END)
 $$;
 COMMENT ON FUNCTION reconcile.open_side_sql(regclass, boolean, jsonb, text, boolean) IS

@@ -1,7 +1,7 @@
 -- Hostile values: each is refused with its SQLSTATE or classified, and the server keeps running.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT plan(29);
+SELECT plan(34);
 CREATE TEMP TABLE started AS SELECT pg_postmaster_start_time() AS t;
 
 CREATE FUNCTION pg_temp.cats(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -90,6 +90,23 @@ SELECT lives_ok($$SELECT reconcile.create('h', 'public.h_l', 'public.h_s',
                                           columns => '{"ledger": {"id": "we\"ird; col", "ref": "ünï côde"}}')$$,
                 'column names with quotes, semicolons, spaces and unicode are quoted, not run');
 SELECT is((SELECT count(*) FROM public.h_matches), 0::bigint, 'and the view reads them');
+
+-- a schema whose name has a quote, a semicolon, spaces and unicode: sources there, views there
+CREATE SCHEMA "acc't; DROP TABLE public.h_s; -- ünï";
+CREATE TABLE "acc't; DROP TABLE public.h_s; -- ünï"."le dger" (id text, amount numeric, tx_date date);
+CREATE TABLE "acc't; DROP TABLE public.h_s; -- ünï"."stäte;ment" (id text, amount numeric, tx_date date);
+INSERT INTO "acc't; DROP TABLE public.h_s; -- ünï"."le dger" VALUES ('a', 1, '2026-11-01'), ('b', 2, '2026-11-01');
+INSERT INTO "acc't; DROP TABLE public.h_s; -- ünï"."stäte;ment" VALUES ('x', 1, '2026-11-01');
+SET LOCAL search_path = "acc't; DROP TABLE public.h_s; -- ünï", public;
+SELECT lives_ok($$SELECT reconcile.create('hs', '"acc''t; DROP TABLE public.h_s; -- ünï"."le dger"',
+                                          '"acc''t; DROP TABLE public.h_s; -- ünï"."stäte;ment"')$$,
+                'sources and views in a schema named with a quote, a semicolon, spaces and unicode');
+SELECT is((SELECT count(*) FROM "acc't; DROP TABLE public.h_s; -- ünï".hs_matches), 2::bigint,
+          'the views are created in that schema and read its tables');
+SELECT lives_ok($$SELECT reconcile.run('hs', '2026-12-31')$$, 'a run reads them');
+SELECT has_table('public', 'h_s', 'nothing in those names was run as SQL');
+SELECT lives_ok($$SELECT reconcile.drop('hs')$$, 'and drop finds the views there');
+RESET search_path;
 
 -- the backend's memory (all its memory contexts) before the large groups, to check it is released
 CREATE TEMP TABLE mem_before AS SELECT sum(total_bytes) AS bytes FROM pg_backend_memory_contexts;
