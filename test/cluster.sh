@@ -93,32 +93,35 @@ rc_as_pg() {
 	fi
 }
 
-rc_cluster_start() {
-	local name=${1:-test} bindir port
-	bindir=$("$(rc_pg_config)" --bindir)
-	RC_DIR=$(mktemp -d "/tmp/reconcile-$name.XXXXXX")
-	chmod 755 "$RC_DIR"
-	[ "$(id -u)" = 0 ] && chown postgres "$RC_DIR"
-	port=55432
-	while [ -e "/tmp/.s.PGSQL.$port" ] || (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null ||
-		ls /tmp/reconcile-*/".s.PGSQL.$port" >/dev/null 2>&1; do
-		port=$((port + 1))
-	done
-	rc_as_pg "$bindir/initdb" -D "$RC_DIR/data" -A trust -E UTF8 --no-locale -U postgres >"$RC_DIR/initdb.log" 2>&1 || {
-		cat "$RC_DIR/initdb.log" >&2; return 1; }
-	cat >> "$RC_DIR/data/postgresql.conf" <<CONF
-port = $port
+# rc_node_conf DIR PORT PRELOAD [EXTRA]: a node's settings (data in DIR/data, socket in DIR);
+# no TCP, throwaway durability, $RC_PGCONF last
+rc_node_conf() {
+	cat >> "$1/data/postgresql.conf" <<CONF
+port = $2
 listen_addresses = ''
-unix_socket_directories = '$RC_DIR'
-shared_preload_libraries = 'pg_cron'
+unix_socket_directories = '$1'
+shared_preload_libraries = '$3'
 cron.database_name = 'reconcile'
 cron.use_background_workers = on
 max_worker_processes = 16
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+${4:-}
 ${RC_PGCONF:-}
 CONF
+}
+
+rc_cluster_start() {
+	local name=${1:-test} bindir port
+	bindir=$("$(rc_pg_config)" --bindir)
+	RC_DIR=$(mktemp -d "/tmp/reconcile-$name.XXXXXX")
+	chmod 755 "$RC_DIR"
+	[ "$(id -u)" = 0 ] && chown postgres "$RC_DIR"
+	port=$(rc_free_port 55432)
+	rc_as_pg "$bindir/initdb" -D "$RC_DIR/data" -A trust -E UTF8 --no-locale -U postgres >"$RC_DIR/initdb.log" 2>&1 || {
+		cat "$RC_DIR/initdb.log" >&2; return 1; }
+	rc_node_conf "$RC_DIR" "$port" pg_cron
 	RC_BINDIR=$bindir
 	trap rc_cluster_stop EXIT
 	trap 'exit 130' INT TERM
@@ -192,21 +195,8 @@ rc_citus_start() {
 			cat "$dir/initdb.log" >&2; return 1; }
 		preload=citus
 		[ "$node" = coordinator ] && preload=citus,pg_cron
-		cat >> "$dir/data/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$dir'
-shared_preload_libraries = '$preload'
-cron.database_name = 'reconcile'
-cron.use_background_workers = on
-max_worker_processes = 16
-max_connections = 200
-citus.node_conninfo = 'sslmode=disable'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-${RC_PGCONF:-}
-CONF
+		rc_node_conf "$dir" "$port" "$preload" "max_connections = 200
+citus.node_conninfo = 'sslmode=disable'"
 		# shellcheck disable=SC2086
 		rc_as_pg env $sanenv "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null || {
 			cat "$dir/server.log" >&2; return 1; }
