@@ -27,14 +27,16 @@ rc_deps
 rc_build_install
 why=$(rc_citus_install) || { echo "cannot run: $why"; exit 1; }
 
-# best_ms SQL: the best of RUNS wall times, in ms (psql \timing)
+# best_ms SQL: "MS ANSWER": the best of RUNS wall times in ms (psql \timing) and the query's
+# answer (its last row), so that the two clusters' answers can be compared without another run
 best_ms() {
-	local best="" ms
+	local best="" ms out
 	for _ in $(seq "$RUNS"); do
-		ms=$(psql -X -At -c '\timing on' -c "$1" | awk '/^Time: / {print $2}' | tail -n 1)
+		out=$(psql -X -At -c '\timing on' -c "$1")
+		ms=$(awk '/^Time: / {print $2}' <<<"$out" | tail -n 1)
 		if [ -z "$best" ] || awk -v a="$ms" -v b="$best" 'BEGIN {exit !(a < b)}'; then best=$ms; fi
 	done
-	echo "$best"
+	echo "$best $(grep -v -e '^Time: ' -e '^Timing is on' -e '^SET$' <<<"$out" | tail -n 1)"
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo); $ROWS rows per side, $SHOPS shops (keys)"
@@ -42,17 +44,15 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}'
 rc_cluster_start bench-single
 echo "single node: loading ..."
 psql -X -q -v rows="$ROWS" -v shops="$SHOPS" -f bench/data.sql >/dev/null
-single=$(best_ms "$VIEW")
-single_serial=$(best_ms "SET max_parallel_workers_per_gather = 0; $VIEW")
-single_check=$(psql -X -At -c "$VIEW")
+read -r single single_check <<<"$(best_ms "$VIEW")"
+read -r single_serial _ <<<"$(best_ms "SET max_parallel_workers_per_gather = 0; $VIEW")"
 rc_cluster_stop
 
 rc_citus_start bench-citus
 psql -X -q -c 'CREATE EXTENSION reconcile'
 echo "Citus: loading into $SHARDS shards ..."
 psql -X -q -v rows="$ROWS" -v shops="$SHOPS" -v shards="$SHARDS" -f bench/data.sql >/dev/null
-citus=$(best_ms "$VIEW")
-citus_check=$(psql -X -At -c "$VIEW")
+read -r citus citus_check <<<"$(best_ms "$VIEW")"
 
 # where the time goes: every task's execution time, one task per worker at a time
 tasks=$(psql -X -At -c "SET citus.explain_all_tasks = on" -c "SET citus.max_adaptive_executor_pool_size = 1" \

@@ -11,7 +11,7 @@
 --   (views of reconciliations created before keep their definitions);
 -- - reconcile.run's anti-join against reconcile.cleared becomes a LEFT JOIN to a subquery (Citus
 --   sends the cleared rows to the workers as an intermediate result), and the result array is
---   unnested in the SELECT list.
+--   unnested in the SELECT list; the query is built by reconcile.run_sql.
 -- On a single node the plans are the same hash anti-joins and aggregates as before.
 
 -- Whether a reconciliation's key can be grouped on as stored: both key columns of one type whose
@@ -216,6 +216,29 @@ $$;
 COMMENT ON FUNCTION reconcile.open_side_sql(regclass, boolean, jsonb, text, boolean) IS
 'Internal to reconcile.run: the SELECT of one source''s rows that no earlier run cleared (an anti-join Citus can push down)';
 
+-- The query of a run: the reconciliation's rows that no earlier run cleared, matched per key as
+-- of as_of.  The array is unnested in the SELECT list, not by a LATERAL join: on Citus a LATERAL
+-- join over a subquery that reads an intermediate result (the cleared rows) cannot be pushed down.
+CREATE FUNCTION reconcile.run_sql(reg reconcile.reconciliations, as_of date)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.format(
+        'SELECT (s.key)::text AS key, (s.m).* '
+        'FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m '
+        'FROM (SELECT u.key, reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, '
+        'u.batch, reconcile.rule(%L::numeric, %L::numeric, %s, %s, %L::boolean, %L::date)) AS ms '
+        'FROM (%s UNION ALL %s) u GROUP BY u.key) g) s',
+        (reg.rule).abs_tol, (reg.rule).rel_tol, (reg.rule).days_before, (reg.rule).days_after,
+        (reg.rule).use_ref, as_of,
+        reconcile.open_side_sql(reg.ledger, true, reg.columns -> 'ledger', reg.name, k.raw),
+        reconcile.open_side_sql(reg.statement, false, reg.columns -> 'statement', reg.name, k.raw))
+    FROM (SELECT reconcile.raw_key(reg.ledger, reg.statement, reg.columns) AS raw) k
+$$;
+COMMENT ON FUNCTION reconcile.run_sql(reconcile.reconciliations, date) IS
+'Internal to reconcile.run: the query that matches a reconciliation''s rows no earlier run cleared, as of a date (Citus pushes it down)';
+
 CREATE OR REPLACE FUNCTION reconcile.run(name text, as_of date DEFAULT current_date)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
@@ -225,12 +248,10 @@ AS $$
 #variable_conflict use_column
 DECLARE
     reg     reconcile.reconciliations := reconcile.registered(name, true);
-    r       reconcile.rule := reg.rule;
     rid     bigint;
     cnt     jsonb;
     lrows   bigint;
     srows   bigint;
-    rawkey  boolean := reconcile.raw_key(reg.ledger, reg.statement, reg.columns);
 BEGIN
     IF as_of IS NULL THEN
         RAISE EXCEPTION '"as_of" must not be null' USING ERRCODE = '22023';
@@ -240,18 +261,8 @@ BEGIN
     RETURNING run_id INTO rid;
 
     -- match what no earlier run cleared; CREATE TABLE AS may use parallel workers for the
-    -- scans and the anti-joins against reconcile.cleared (INSERT ... SELECT may not). The array
-    -- is unnested in the SELECT list, not by a LATERAL join: on Citus a LATERAL join over a
-    -- subquery that reads an intermediate result (the cleared rows) cannot be pushed down.
-    EXECUTE pg_catalog.format(
-        'CREATE TEMP TABLE reconcile_run_results ON COMMIT DROP AS SELECT (s.key)::text AS key, (s.m).* '
-        'FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m '
-        'FROM (SELECT u.key, reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, '
-        'u.batch, reconcile.rule(%L::numeric, %L::numeric, %s, %s, %L::boolean, %L::date)) AS ms '
-        'FROM (%s UNION ALL %s) u GROUP BY u.key) g) s',
-        r.abs_tol, r.rel_tol, r.days_before, r.days_after, r.use_ref, as_of,
-        reconcile.open_side_sql(reg.ledger, true, reg.columns -> 'ledger', name, rawkey),
-        reconcile.open_side_sql(reg.statement, false, reg.columns -> 'statement', name, rawkey));
+    -- scans and the anti-joins against reconcile.cleared (INSERT ... SELECT may not)
+    EXECUTE 'CREATE TEMP TABLE reconcile_run_results ON COMMIT DROP AS ' || reconcile.run_sql(reg, as_of);
     INSERT INTO reconcile.results SELECT rid, run.name, t.* FROM pg_temp.reconcile_run_results t;
     DROP TABLE pg_temp.reconcile_run_results;
 

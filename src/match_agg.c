@@ -473,6 +473,14 @@ rc_match_agg_deserialfn(PG_FUNCTION_ARGS)
  */
 
 #ifndef RC_SANITIZE
+
+/* The core allocates in the work context, freed as a whole with it. */
+static void *
+core_alloc_arg(MemoryContext work)
+{
+	return work;
+}
+
 static void *
 core_alloc(void *arg, size_t size)
 {
@@ -490,7 +498,7 @@ core_alloc(void *arg, size_t size)
 typedef struct CoreBlocks
 {
 	MemoryContextCallback cb;
-	void	  **ptrs;			/* in the work context */
+	void	  **ptrs;			/* in the work context, like this struct */
 	int			n;
 	int			cap;
 } CoreBlocks;
@@ -505,25 +513,24 @@ core_free_blocks(void *arg)
 }
 
 static void *
+core_alloc_arg(MemoryContext work)
+{
+	CoreBlocks *bl = MemoryContextAllocZero(work, sizeof(CoreBlocks));
+
+	bl->cap = 64;
+	bl->ptrs = MemoryContextAlloc(work, sizeof(void *) * bl->cap);
+	bl->cb.func = core_free_blocks;
+	bl->cb.arg = bl;
+	MemoryContextRegisterResetCallback(work, &bl->cb);
+	return bl;
+}
+
+static void *
 core_alloc(void *arg, size_t size)
 {
-	MemoryContext cxt = (MemoryContext) arg;
-	CoreBlocks *bl = NULL;
-	MemoryContextCallback *cb;
+	CoreBlocks *bl = (CoreBlocks *) arg;
 	void	   *p;
 
-	for (cb = cxt->reset_cbs; cb != NULL; cb = cb->next)
-		if (cb->func == core_free_blocks)
-			bl = (CoreBlocks *) cb->arg;
-	if (bl == NULL)
-	{
-		bl = MemoryContextAllocZero(cxt, sizeof(CoreBlocks));
-		bl->cap = 64;
-		bl->ptrs = MemoryContextAlloc(cxt, sizeof(void *) * bl->cap);
-		bl->cb.func = core_free_blocks;
-		bl->cb.arg = bl;
-		MemoryContextRegisterResetCallback(cxt, &bl->cb);
-	}
 	if (bl->n == bl->cap)
 	{
 		bl->ptrs = repalloc(bl->ptrs, sizeof(void *) * bl->cap * 2);
@@ -750,7 +757,7 @@ match_final(FunctionCallInfo fcinfo, bool detail)
 	m.rule.as_of = rv.as_of;
 	env.alloc = core_alloc;
 	env.check_interrupts = core_interrupts;
-	env.arg = work;
+	env.arg = core_alloc_arg(work);
 
 	status = rc_match(&m, &env);
 	if (status == RC_ERR_DUPLICATE_ID)

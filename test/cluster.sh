@@ -6,8 +6,8 @@
 #                           directory, pg_cron preloaded; exports PGHOST PGPORT PGUSER PGDATABASE;
 #                           stopped and removed on exit (extra postgresql.conf lines: $RC_PGCONF)
 #   rc_cluster_stop
-#   rc_sanitizer_reports    with RC_SANITIZE=1 (make sanitize): print the server's sanitizer
-#                           reports and echo their number
+#   rc_sanitizer_tap WHAT   with RC_SANITIZE=1 (make sanitize): a TAP line on the sanitizer
+#                           reports of the cluster's servers
 
 RC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RC_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron"
@@ -62,7 +62,7 @@ rc_build_install() {
 # libraries' constructors run before ASan's: libgpg-error's calls bindtextdomain, whose first
 # malloc then initialises ASan inside glibc's _nl_state_lock, and ASan's own dlerror() call
 # deadlocks on it (postgres -V hangs). test/asan_preload.c wraps bindtextdomain to allocate once
-# before taking the lock. Reports go to $RC_DIR/san; rc_sanitizer_reports prints and counts them.
+# before taking the lock. Reports go to $RC_DIR/san; rc_sanitizer_tap prints and judges them.
 rc_sanitizer_env() {
 	[ "${RC_SANITIZE:-}" = 1 ] || return 0
 	mkdir -p "$RC_DIR/san" && chmod 777 "$RC_DIR/san"
@@ -73,7 +73,9 @@ rc_sanitizer_env() {
 		"UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0:log_path=$RC_DIR/san/ubsan"
 }
 
-rc_sanitizer_reports() {
+# rc_sanitizer_tap WHAT: one TAP line, ok when no server of the cluster wrote a report (each
+# report is printed on stderr)
+rc_sanitizer_tap() {
 	local f n=0
 	for f in "$RC_DIR"/san/*; do
 		[ -f "$f" ] || continue
@@ -81,7 +83,11 @@ rc_sanitizer_reports() {
 		echo "== sanitizer report $f" >&2
 		cat "$f" >&2
 	done
-	echo "$n"
+	if [ "$n" -eq 0 ]; then
+		echo "ok - no AddressSanitizer or UndefinedBehaviorSanitizer report from $1"
+	else
+		echo "not ok - $n sanitizer reports from $1"
+	fi
 }
 
 # run a server binary as the postgres OS user (PostgreSQL refuses root)
@@ -93,9 +99,14 @@ rc_as_pg() {
 	fi
 }
 
-# rc_node_conf DIR PORT PRELOAD [EXTRA]: a node's settings (data in DIR/data, socket in DIR);
-# no TCP, throwaway durability, $RC_PGCONF last
-rc_node_conf() {
+# rc_node_start DIR PORT PRELOAD [EXTRA]: initdb a node in DIR/data and start it, its socket in
+# DIR, no TCP, throwaway durability, EXTRA and $RC_PGCONF last; runs $RC_BINDIR's binaries with
+# $RC_SANENV (the sanitizer runtimes, under make sanitize)
+rc_node_start() {
+	mkdir -p "$1" && chmod 755 "$1"
+	[ "$(id -u)" = 0 ] && chown postgres "$1"
+	rc_as_pg "$RC_BINDIR/initdb" -D "$1/data" -A trust -E UTF8 --no-locale -U postgres >"$1/initdb.log" 2>&1 || {
+		cat "$1/initdb.log" >&2; return 1; }
 	cat >> "$1/data/postgresql.conf" <<CONF
 port = $2
 listen_addresses = ''
@@ -110,25 +121,20 @@ full_page_writes = off
 ${4:-}
 ${RC_PGCONF:-}
 CONF
+	# shellcheck disable=SC2086
+	rc_as_pg env ${RC_SANENV:-} "$RC_BINDIR/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 60 start >/dev/null || {
+		cat "$1/server.log" >&2; return 1; }
 }
 
 rc_cluster_start() {
-	local name=${1:-test} bindir port
-	bindir=$("$(rc_pg_config)" --bindir)
+	local name=${1:-test} port
+	RC_BINDIR=$("$(rc_pg_config)" --bindir)
 	RC_DIR=$(mktemp -d "/tmp/reconcile-$name.XXXXXX")
-	chmod 755 "$RC_DIR"
-	[ "$(id -u)" = 0 ] && chown postgres "$RC_DIR"
 	port=$(rc_free_port 55432)
-	rc_as_pg "$bindir/initdb" -D "$RC_DIR/data" -A trust -E UTF8 --no-locale -U postgres >"$RC_DIR/initdb.log" 2>&1 || {
-		cat "$RC_DIR/initdb.log" >&2; return 1; }
-	rc_node_conf "$RC_DIR" "$port" pg_cron
-	RC_BINDIR=$bindir
 	trap rc_cluster_stop EXIT
 	trap 'exit 130' INT TERM
-	local sanenv; sanenv=$(rc_sanitizer_env) || return 1
-	# shellcheck disable=SC2086
-	rc_as_pg env $sanenv "$bindir/pg_ctl" -D "$RC_DIR/data" -l "$RC_DIR/server.log" -w -t 60 start >/dev/null || {
-		cat "$RC_DIR/server.log" >&2; return 1; }
+	RC_SANENV=$(rc_sanitizer_env) || return 1
+	rc_node_start "$RC_DIR" "$port" pg_cron || return 1
 	export PGHOST=$RC_DIR PGPORT=$port PGUSER=postgres PGDATABASE=reconcile
 	psql -X -q -d postgres -c 'CREATE DATABASE reconcile' || return 1
 	rc_log "PostgreSQL $(psql -X -At -c 'SHOW server_version') running on port $port, socket $RC_DIR ($name)"
@@ -148,8 +154,7 @@ rc_cluster_stop() {
 #   rc_citus_start NAME     coordinator + 2 workers, citus preloaded on all three and pg_cron on
 #                           the coordinator, each on a private port and socket directory (the
 #                           nodes reach each other through those sockets); exports PGHOST/PGPORT
-#                           of the coordinator and RC_CITUS_WORKERS ("dir:port dir:port");
-#                           stopped and removed on exit
+#                           of the coordinator; stopped and removed on exit
 
 rc_citus_install() {
 	local pkglib build="$RC_TOP/../shared/vendor/citus/build.sh"
@@ -177,43 +182,32 @@ rc_free_port() {
 }
 
 rc_citus_start() {
-	local name=${1:-citus} bindir node port=55532 preload dir
-	bindir=$("$(rc_pg_config)" --bindir)
-	RC_BINDIR=$bindir
+	local name=${1:-citus} node port=55532 preload dir workers=""
+	RC_BINDIR=$("$(rc_pg_config)" --bindir)
 	RC_CITUS_DIR=$(mktemp -d "/tmp/reconcile-$name.XXXXXX")
 	chmod 755 "$RC_CITUS_DIR"
-	RC_CITUS_WORKERS=""
 	trap rc_citus_stop EXIT
 	trap 'exit 130' INT TERM
-	local sanenv; sanenv=$(RC_DIR=$RC_CITUS_DIR rc_sanitizer_env) || return 1
+	RC_SANENV=$(RC_DIR=$RC_CITUS_DIR rc_sanitizer_env) || return 1
 	for node in coordinator worker1 worker2; do
 		dir=$RC_CITUS_DIR/$node
-		mkdir -p "$dir" && chmod 755 "$dir"
-		[ "$(id -u)" = 0 ] && chown postgres "$dir"
 		port=$(rc_free_port "$port")
-		rc_as_pg "$bindir/initdb" -D "$dir/data" -A trust -E UTF8 --no-locale -U postgres >"$dir/initdb.log" 2>&1 || {
-			cat "$dir/initdb.log" >&2; return 1; }
 		preload=citus
 		[ "$node" = coordinator ] && preload=citus,pg_cron
-		rc_node_conf "$dir" "$port" "$preload" "max_connections = 200
-citus.node_conninfo = 'sslmode=disable'"
-		# shellcheck disable=SC2086
-		rc_as_pg env $sanenv "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null || {
-			cat "$dir/server.log" >&2; return 1; }
+		rc_node_start "$dir" "$port" "$preload" "max_connections = 200
+citus.node_conninfo = 'sslmode=disable'" || return 1
 		psql -X -q -h "$dir" -p "$port" -U postgres -d postgres -c 'CREATE DATABASE reconcile' \
 			-c '\c reconcile' -c 'CREATE EXTENSION citus' >/dev/null || return 1
 		if [ "$node" = coordinator ]; then
 			export PGHOST=$dir PGPORT=$port PGUSER=postgres PGDATABASE=reconcile
 			psql -X -q -c "SELECT citus_set_coordinator_host('$dir', $port)" >/dev/null || return 1
 		else
-			RC_CITUS_WORKERS="$RC_CITUS_WORKERS $dir:$port"
+			workers="$workers, $dir:$port"
 			psql -X -q -c "SELECT citus_add_node('$dir', $port)" >/dev/null || return 1
 		fi
 		port=$((port + 1))
 	done
-	RC_CITUS_WORKERS=${RC_CITUS_WORKERS# }
-	export RC_CITUS_WORKERS
-	rc_log "Citus $(psql -X -At -c "SELECT extversion FROM pg_extension WHERE extname = 'citus'") coordinator on port $PGPORT, workers ${RC_CITUS_WORKERS// /, } ($name)"
+	rc_log "Citus $(psql -X -At -c "SELECT extversion FROM pg_extension WHERE extname = 'citus'") coordinator on port $PGPORT, workers ${workers#, } ($name)"
 }
 
 rc_citus_stop() {

@@ -53,12 +53,7 @@ SELECT matches(pg_temp.task_query('SELECT * FROM public.pd_summary'), 'reconcile
 SELECT lives_ok($$SELECT reconcile.run('pd', '2026-12-31')$$, 'reconcile.run works with distributed sources');
 SELECT reconcile.run('pd', '2026-12-31');
 CREATE TEMP TABLE run_sql AS
-SELECT format('SELECT s.key, (s.m).* FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m FROM (SELECT u.key, '
-              'reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, u.batch, reconcile.rule()) AS ms '
-              'FROM (%s UNION ALL %s) u GROUP BY u.key) g) s',
-              reconcile.open_side_sql('public.pd_ledger', true, columns -> 'ledger', 'pd', true),
-              reconcile.open_side_sql('public.pd_statement', false, columns -> 'statement', 'pd', true)) AS q
-FROM reconcile.reconciliations WHERE name = 'pd';
+SELECT reconcile.run_sql(r, '2026-12-31') AS q FROM reconcile.reconciliations r WHERE name = 'pd';
 SELECT matches(pg_temp.coordinator_part((SELECT q FROM run_sql)), 'Distributed Subplan',
                'a run sends the cleared rows to the workers as an intermediate result');
 SELECT matches(pg_temp.task_query((SELECT q FROM run_sql)), 'reconcile\.match_detail_agg\(.*read_intermediate_result.*GROUP BY u\.key',
