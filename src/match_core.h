@@ -3,12 +3,15 @@
  * match_core.h
  *	  The matching engine of reconcile, in plain C.
  *
+ * This is the core's interface to the rest of the extension, the unit tests
+ * and the fuzzer; its stages (src/core_*.c) share the private core.h.
  * Nothing here includes postgres.h or calls into the backend: the engine
  * sees rows as fixed-size structs pointing into one string heap, amounts as
- * scaled 128-bit integers and dates as day numbers, and it allocates through
- * the callbacks in RcEnv.  The fmgr layer (match_agg.c) fills the input and
- * turns the output into SQL values; a unit test or a fuzzer can drive the
- * same functions with malloc.
+ * scaled 128-bit integers and dates as day numbers, the rule as scaled
+ * integers too, and it allocates through the callbacks in RcEnv.  The fmgr
+ * layer (agg_state.c, agg_final.c) fills the input and turns the output
+ * into SQL values; a unit test or a fuzzer can drive the same functions
+ * with malloc.
  *
  * IDENTIFICATION
  *	  src/match_core.h
@@ -86,17 +89,26 @@ typedef struct RcRow
 	uint8_t		date_null;		/* tx_date was NULL (for the caller) */
 } RcRow;
 
-/* The matching rule, already validated by the caller. */
+/*
+ * The matching rule, already validated by the caller, as scaled integers:
+ * tolerance = abs_tol / 10^abs_scale (truncated toward zero to the group's
+ * scale; abs_tol >= 10^37 saturates) and rel_tol / 10^rel_scale exactly.
+ */
 typedef struct RcRule
 {
-	const char *abs_tol;		/* plain decimal text, >= 0 */
-	const char *rel_tol;		/* plain decimal text, >= 0 */
+	rc_i128		abs_tol;		/* >= 0 */
+	rc_i128		rel_tol;		/* >= 0, below 10^37 */
+	uint16_t	abs_scale;		/* <= RC_MAX_DSCALE */
+	uint16_t	rel_scale;		/* <= RC_MAX_REL_SCALE */
 	int32_t		days_before;	/* >= 0 */
 	int32_t		days_after;		/* >= 0 */
 	bool		use_ref;
 	bool		has_as_of;
 	int32_t		as_of;			/* days since 2000-01-01 */
 } RcRule;
+
+/* The finest relative tolerance the engine multiplies by exactly. */
+#define RC_MAX_REL_SCALE 76
 
 /* Allocation and interrupt callbacks; alloc never returns NULL. */
 typedef struct RcEnv
@@ -106,11 +118,18 @@ typedef struct RcEnv
 	void	   *arg;
 } RcEnv;
 
-/* One result element. */
+/*
+ * One result element.  Together with the rows and the rule it is all that
+ * rc_format_note needs to explain it.
+ */
 typedef struct RcResult
 {
 	rc_i128		amount_diff;	/* statement minus ledger, at diff_scale */
-	rc_i128		group_diff;		/* a group's whole difference, at diff_scale */
+	union
+	{
+		rc_i128		group_diff;	/* groups: the whole difference, at diff_scale */
+		rc_i128		tol;		/* pairs: the tolerance applied, at the common scale */
+	}			u;
 	int64_t		days_diff;		/* statement date minus ledger date */
 	double		score;
 	int32_t		ledger;			/* row index or -1 */
@@ -121,6 +140,7 @@ typedef struct RcResult
 	uint16_t	diff_scale;		/* scale to print amount_diff with */
 	uint8_t		category;		/* RcCategory */
 	uint8_t		how;			/* RcHow: which pass, for the note */
+	uint8_t		invalid;		/* RcInvalid of an invalid row */
 	bool		has_diff;		/* amount_diff, days_diff and score set */
 } RcResult;
 
@@ -141,7 +161,7 @@ typedef enum RcStatus
 	RC_OK = 0,
 	RC_ERR_DUPLICATE_ID,		/* err_row: a second row with that id */
 	RC_ERR_TOO_MANY_ROWS,		/* more rows than the engine can index */
-	RC_ERR_BAD_RULE				/* tolerance text not understood */
+	RC_ERR_BAD_RULE				/* a rule field out of its range */
 } RcStatus;
 
 /* Everything one call of rc_match needs and produces. */
@@ -157,7 +177,6 @@ typedef struct RcMatch
 	RcResult   *results;
 	uint32_t	nresults;
 	int			scale;			/* common scale of amounts */
-	rc_i128		abs_tol;		/* at scale */
 	int32_t		err_row;		/* for RC_ERR_DUPLICATE_ID */
 	int32_t		ngroups;
 
@@ -178,11 +197,12 @@ extern size_t rc_format_amount(rc_i128 v, int scale, char *buf, size_t buflen);
 /*
  * Parse plain decimal text ("12.345", "-0.5") into v * 10^scale, truncating
  * digits beyond scale toward zero and saturating at +/-10^37.  Returns false
- * on malformed text.
+ * on malformed text.  (For tests and tools: the extension hands the core
+ * integers.)
  */
 extern bool rc_parse_decimal(const char *s, int scale, rc_i128 *v);
 
-/* normalize.c */
+/* core_normalize.c */
 
 /*
  * Normalise a reference: case folded, only letters and digits kept (CJK

@@ -1,13 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * primitives.c
- *	  The SQL primitives amount_within, days_within and ref_similarity,
- *	  the rule constructor, and the argument checks they share with the
- *	  aggregate.
+ *	  The SQL primitives amount_within, days_within and ref_similarity.
  *
  * The primitives work on one pair of values, so they compute in numeric
- * directly (exact, no scaled integers needed).  Every bad argument the
- * spec names is refused with SQLSTATE 22023 and a message naming it.
+ * directly (exact, no scaled integers needed).  Every bad argument (a NaN
+ * or infinite amount or tolerance, a negative tolerance or day count) is
+ * refused with SQLSTATE 22023 and a message naming it; the checks of
+ * tolerances and day counts are rule.c's, shared with reconcile.rule().
+ * The module's magic block is here too.
  *
  * IDENTIFICATION
  *	  src/primitives.c
@@ -16,40 +17,12 @@
  */
 #include "reconcile.h"
 
-#include "access/htup_details.h"
 #include "fmgr.h"
-#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/numeric.h"
 
 PG_MODULE_MAGIC;
-
-/* Refuse a tolerance that is NaN, infinite or negative. */
-void
-rc_check_tolerance(Numeric tol, const char *argname)
-{
-	if (numeric_is_nan(tol) || numeric_is_inf(tol))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" must be a finite number", argname)));
-	if (DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(tol),
-										 NumericGetDatum(int64_to_numeric(0)))))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" must not be negative", argname)));
-}
-
-/* Refuse a negative day count. */
-void
-rc_check_days(int32 days, const char *argname)
-{
-	if (days < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" must not be negative", argname),
-				 errdetail("The value was %d.", days)));
-}
 
 /* Refuse an amount that is NaN or infinite. */
 void
@@ -143,55 +116,4 @@ rc_ref_similarity(PG_FUNCTION_ARGS)
 	char	   *nb = normalize_text(b, &blen);
 
 	PG_RETURN_FLOAT8(rc_ref_similarity_norm(na, alen, nb, blen));
-}
-
-/* Argument n of rule(), refusing NULL. */
-static Datum
-rule_arg(FunctionCallInfo fcinfo, int n, const char *argname)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" must not be null", argname)));
-	return PG_GETARG_DATUM(n);
-}
-
-/*
- * rule(abs_tol, rel_tol, days_before, days_after, use_ref, as_of):
- * a validated reconcile.rule value.
- */
-PG_FUNCTION_INFO_V1(rc_rule);
-Datum
-rc_rule(PG_FUNCTION_ARGS)
-{
-	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
-
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("function returning record called in context that cannot accept type record")));
-	tupdesc = BlessTupleDesc(tupdesc);
-
-	values[0] = rule_arg(fcinfo, 0, "abs_tol");
-	values[1] = rule_arg(fcinfo, 1, "rel_tol");
-	values[2] = rule_arg(fcinfo, 2, "days_before");
-	values[3] = rule_arg(fcinfo, 3, "days_after");
-	values[4] = rule_arg(fcinfo, 4, "use_ref");
-	rc_check_tolerance(DatumGetNumeric(values[0]), "abs_tol");
-	rc_check_tolerance(DatumGetNumeric(values[1]), "rel_tol");
-	rc_check_days(DatumGetInt32(values[2]), "days_before");
-	rc_check_days(DatumGetInt32(values[3]), "days_after");
-	if (PG_ARGISNULL(5))
-		nulls[5] = true;
-	else
-	{
-		values[5] = PG_GETARG_DATUM(5);
-		if (DATE_NOT_FINITE(DatumGetDateADT(values[5])))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"as_of\" must be a finite date")));
-	}
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

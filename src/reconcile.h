@@ -4,9 +4,10 @@
  *	  Declarations shared by the fmgr-facing files of reconcile.
  *
  * The matching core (match_core.h) knows nothing of PostgreSQL; this header
- * is for the thin layer around it: exact numeric conversion (amount.c) and
- * the argument checks that the primitives and the aggregate share
- * (primitives.c).
+ * is for the thin layer around it: exact numeric conversion (amount.c), the
+ * rule (rule.c), the aggregate's state (agg_state.c), its final function
+ * (agg_final.c) and what the core runs on in the backend (agg_env.c), and
+ * the primitives (primitives.c).
  *
  * IDENTIFICATION
  *	  src/reconcile.h
@@ -18,6 +19,8 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "utils/date.h"
 #include "utils/numeric.h"
 
 #include "match_core.h"
@@ -27,12 +30,52 @@
 
 /* amount.c */
 extern RcInvalid rc_numeric_decode(Numeric num, rc_i128 *value, uint16 *dscale);
+extern bool rc_numeric_trunc(Numeric num, int scale, rc_i128 *value);
+extern int	rc_numeric_frac_digits(Numeric num);
 extern Numeric rc_numeric_from_scaled(rc_i128 value, int scale);
-extern char *rc_numeric_text(Numeric num);
 
-/* primitives.c */
+/* rule.c: the fields of a reconcile.rule value, validated */
+typedef struct RcRuleValues
+{
+	Numeric		abs_tol;
+	Numeric		rel_tol;
+	int32		days_before;
+	int32		days_after;
+	bool		use_ref;
+	bool		has_as_of;
+	DateADT		as_of;
+} RcRuleValues;
+
 extern void rc_check_tolerance(Numeric tol, const char *argname);
 extern void rc_check_days(int32 days, const char *argname);
+extern void rc_rule_read(HeapTupleHeader rule, RcRuleValues *rv);
+extern bool rc_rules_equal(const RcRuleValues *a, const RcRuleValues *b);
+extern void rc_rule_to_core(const RcRuleValues *rv, RcRule *out);
+
+/* primitives.c */
 extern void rc_check_amount(Numeric amount, const char *argname);
+
+/*
+ * agg_state.c: the aggregate's state, the rows of one group and the rule
+ * they share, in the aggregate context.  Each row's id (as a varlena),
+ * original amount (a numeric's data, its header 4 bytes before), normalised
+ * ref and batch are in one string heap the rows point into.
+ */
+typedef struct RcState
+{
+	RcRow	   *rows;
+	uint32		nrows;
+	uint32		maxrows;
+	char	   *heap;
+	Size		heaplen;
+	Size		heapcap;
+	HeapTupleHeader rule;		/* copy of the first row's rule, or NULL */
+} RcState;
+
+/* RcRow.aux of a row without an original amount. */
+#define RC_NO_AMOUNT PG_UINT32_MAX
+
+/* agg_env.c */
+extern void rc_core_env(RcEnv *env, MemoryContext work);
 
 #endif							/* RECONCILE_H */

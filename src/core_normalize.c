@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * normalize.c
+ * core_normalize.c
  *	  Reference normalisation and similarity, in plain C.
  *
  * Settlement memos and bank texts quote order numbers with other words,
@@ -15,7 +15,7 @@
  * No backend calls here: the matching core and the fuzzers use it as is.
  *
  * IDENTIFICATION
- *	  src/normalize.c
+ *	  src/core_normalize.c
  *
  *-------------------------------------------------------------------------
  */

@@ -1,0 +1,200 @@
+/*-------------------------------------------------------------------------
+ *
+ * core_match.c
+ *	  The driver of the matching core: rc_match classifies the rows of one
+ *	  group in passes 0-7, and holds passes 0 and 7 itself.
+ *
+ * Input is one group's rows (ledger and statement), output one result per
+ * ledger row and per statement row (the single row of a group repeated
+ * once per member).  rc_match brings every amount to the group's finest
+ * scale, computes each ledger row's tolerance, puts both sides in id order
+ * (refusing a repeated id), and runs the passes in the README's order; each
+ * pass sees only the rows no earlier pass gave a result.
+ *
+ * Plain C, no backend calls: memory comes from RcEnv.alloc (never freed
+ * here; the caller frees the whole arena) and RcEnv.check_interrupts is
+ * called in every long loop.
+ *
+ * IDENTIFICATION
+ *	  src/core_match.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "core.h"
+
+const char *const rc_category_names[RC_NUM_CATEGORIES] = {
+	"matched", "matched_within_tolerance", "many_to_one", "one_to_many",
+	"manual", "timing_difference", "in_transit", "amount_mismatch",
+	"reversal", "duplicate", "missing_in_statement", "missing_in_ledger",
+	"invalid"
+};
+
+/* A rule the engine can apply exactly. */
+static bool
+rule_ok(const RcRule *rule)
+{
+	return rule->abs_tol >= 0 && rule->abs_scale <= RC_MAX_DSCALE &&
+		rule->rel_tol >= 0 && rule->rel_tol < RC_I128_LIMIT &&
+		rule->rel_scale <= RC_MAX_REL_SCALE &&
+		rule->days_before >= 0 && rule->days_after >= 0;
+}
+
+/*
+ * Pass 0: rows with a NULL, NaN or infinite amount, a NULL or infinite
+ * date, or an amount too long to compare exactly (w->invalid, set by
+ * rc_match).  Writes invalid, with the reason; such rows are never matched.
+ */
+void
+rc_pass_invalid(Work *w)
+{
+	for (int side = 0; side < 2; side++)
+	{
+		const uint32_t *rows = side == 0 ? w->lrows : w->srows;
+		uint32_t	cnt = side == 0 ? w->nl : w->ns;
+
+		for (uint32_t i = 0; i < cnt; i++)
+			if (w->invalid[rows[i]] != RC_VALID)
+				rc_emit_single(w, RC_INVALID, rows[i], -1);
+	}
+}
+
+/*
+ * Pass 7: what is left.  A ledger row is in_transit when the rule has an
+ * as_of and the row's date is after as_of - days_after (its counterpart may
+ * still arrive), else missing_in_statement; a statement row is
+ * missing_in_ledger.
+ */
+void
+rc_pass_leftover(Work *w)
+{
+	const RcRule *rule = &w->m->rule;
+
+	for (uint32_t i = 0; i < w->nl; i++)
+	{
+		uint32_t	r = w->lrows[i];
+
+		if (w->used[r])
+			continue;
+		if (rule->has_as_of &&
+			(int64_t) w->rows[r].date > (int64_t) rule->as_of - rule->days_after)
+			rc_emit_single(w, RC_IN_TRANSIT, r, -1);
+		else
+			rc_emit_single(w, RC_MISSING_IN_STATEMENT, r, -1);
+	}
+	for (uint32_t i = 0; i < w->ns; i++)
+		if (!w->used[w->srows[i]])
+			rc_emit_single(w, RC_MISSING_IN_LEDGER, w->srows[i], -1);
+}
+
+/* The work state of m: arrays sized for its rows, sides split. */
+static Work *
+work_create(RcMatch *m, const RcEnv *env)
+{
+	Work	   *w = env->alloc(env->arg, sizeof(Work));
+	size_t		n;
+
+	memset(w, 0, sizeof(Work));
+	m->work = w;
+	w->m = m;
+	w->env = env;
+	w->rows = m->rows;
+	w->heap = m->heap;
+	w->n = m->nrows;
+	n = w->n ? w->n : 1;
+	m->results = walloc(w, sizeof(RcResult) * n);
+
+	w->rank = walloc(w, sizeof(uint32_t) * n);
+	w->invalid = walloc0(w, n);
+	w->used = walloc0(w, n);
+	w->early = walloc0(w, n);
+	w->amt = walloc0(w, sizeof(rc_i128) * n);
+	w->tol = walloc0(w, sizeof(rc_i128) * n);
+	w->mate = walloc(w, sizeof(int32_t) * n);
+	w->visited = walloc0(w, sizeof(uint32_t) * n);
+	w->lrows = walloc(w, sizeof(uint32_t) * n);
+	w->srows = walloc(w, sizeof(uint32_t) * n);
+	return w;
+}
+
+/*
+ * Amounts at the group's common scale (the finest of the amounts that can
+ * be compared), rows past 10^36 at it marked invalid, and the ledger rows'
+ * tolerances at that scale, exact.
+ */
+static void
+scale_amounts(Work *w)
+{
+	RcMatch    *m = w->m;
+	int			scale = 0;
+	rc_i128		lim = rc_pow10(RC_MAX_DSCALE);
+
+	for (uint32_t r = 0; r < w->n; r++)
+	{
+		const RcRow *row = &w->rows[r];
+
+		w->mate[r] = -1;
+		w->invalid[r] = row->invalid;
+		if (row->invalid == RC_VALID &&
+			(row->dscale > RC_MAX_DSCALE || i128_abs(row->amount) >= lim))
+			w->invalid[r] = RC_INVALID_AMOUNT_RANGE;
+		if (w->invalid[r] == RC_VALID && row->dscale > scale)
+			scale = row->dscale;
+		if (row->is_ledger)
+			w->lrows[w->nl++] = r;
+		else
+			w->srows[w->ns++] = r;
+	}
+	m->scale = scale;
+	for (uint32_t r = 0; r < w->n; r++)
+	{
+		const RcRow *row = &w->rows[r];
+
+		if (w->invalid[r] != RC_VALID)
+			continue;
+		w->amt[r] = row->amount * rc_pow10(scale - row->dscale);
+		if (i128_abs(w->amt[r]) >= lim)
+			w->invalid[r] = RC_INVALID_AMOUNT_RANGE;
+	}
+
+	w->abs_tol = rc_rescale_trunc(m->rule.abs_tol, m->rule.abs_scale, scale);
+	w->rel_num = m->rule.rel_tol;
+	w->rel_scale = m->rule.rel_scale;
+	w->has_tol = w->abs_tol > 0 || w->rel_num > 0;
+	for (uint32_t r = 0; r < w->n; r++)
+		if (w->rows[r].is_ledger && w->invalid[r] == RC_VALID)
+			w->tol[r] = rc_tolerance_of(w, w->amt[r]);
+}
+
+RcStatus
+rc_match(RcMatch *m, const RcEnv *env)
+{
+	Work	   *w;
+
+	m->nresults = 0;
+	m->ngroups = 0;
+	m->err_row = -1;
+	if (m->nrows >= (uint32_t) INT32_MAX / 2)
+		return RC_ERR_TOO_MANY_ROWS;
+	if (!rule_ok(&m->rule))
+		return RC_ERR_BAD_RULE;
+	w = work_create(m, env);
+	scale_amounts(w);
+
+	/* canonical order: ids */
+	if (!rc_sort_side(w, w->lrows, w->nl) || !rc_sort_side(w, w->srows, w->ns))
+		return RC_ERR_DUPLICATE_ID;
+
+	rc_pass_invalid(w);			/* 0 */
+	rc_build_ref_pairs(w);
+	rc_pass_ref(w);				/* 1 */
+	rc_pass_amount(w);			/* 2 */
+	rc_pass_batches(w, true);	/* 3 */
+	rc_pass_batches(w, false);
+	rc_pass_ref_groups(w, true);
+	rc_pass_ref_groups(w, false);
+	rc_pass_ref_only(w);		/* 4 */
+	rc_pass_opposite(w);		/* 5 */
+	rc_pass_duplicates(w);		/* 6 */
+	rc_pass_leftover(w);		/* 7 */
+	return RC_OK;
+}

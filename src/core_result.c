@@ -1,0 +1,231 @@
+/*-------------------------------------------------------------------------
+ *
+ * core_result.c
+ *	  Candidates and result emission for the matching core.
+ *
+ * A pass either writes results directly (rc_emit_pair, rc_emit_single,
+ * rc_emit_group) or collects candidate pairs, looked up by binary search on
+ * the other side's amount-sorted rows (rc_collect_range), and takes them in
+ * the order of the tie-breaks: smaller amount difference, nearer date, more
+ * similar reference, smaller ids (rc_take_greedy).  A result carries what
+ * its note needs: the tolerance applied and why a row is invalid.
+ *
+ * IDENTIFICATION
+ *	  src/core_result.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "core.h"
+
+/* The finer of the two rows' scales: what a pair's difference prints with. */
+static uint16_t
+pair_scale(const Work *w, uint32_t a, uint32_t b)
+{
+	return w->rows[a].dscale > w->rows[b].dscale ? w->rows[a].dscale : w->rows[b].dscale;
+}
+
+/* Score in [0,1]: amount closeness times date closeness, 1 when exact. */
+static double
+score_of(rc_i128 lamt, rc_i128 samt, int64_t dd)
+{
+	double		ac = 1.0;
+
+	if (lamt != samt)
+	{
+		rc_i128		big = i128_abs(lamt) > i128_abs(samt) ? i128_abs(lamt) : i128_abs(samt);
+		double		rel = (double) i128_abs(samt - lamt) / (double) big;
+
+		ac = rel >= 1.0 ? 0.0 : 1.0 - rel;
+	}
+	return ac * (7.0 / (7.0 + (double) i64_abs(dd)));
+}
+
+/* The next result, for ledger row l and statement row s (-1 = none). */
+static RcResult *
+new_result(Work *w, RcCategory cat, int32_t l, int32_t s)
+{
+	RcResult   *r = &w->m->results[w->m->nresults++];
+
+	memset(r, 0, sizeof(*r));
+	r->category = (uint8_t) cat;
+	r->ledger = l;
+	r->statement = s;
+	r->other = -1;
+	if (l >= 0)
+		w->used[l] = 1;
+	if (s >= 0)
+		w->used[s] = 1;
+	return r;
+}
+
+/* Record a one-to-one pair. */
+void
+rc_emit_pair(Work *w, RcCategory cat, RcHow how, uint32_t l, uint32_t s)
+{
+	RcResult   *r = new_result(w, cat, (int32_t) l, (int32_t) s);
+
+	r->how = (uint8_t) how;
+	r->has_diff = true;
+	r->diff_scale = pair_scale(w, l, s);
+	r->amount_diff = rc_rescale_trunc(w->amt[s] - w->amt[l], w->m->scale, r->diff_scale);
+	r->u.tol = w->tol[l];
+	r->days_diff = (int64_t) w->rows[s].date - w->rows[l].date;
+	r->score = score_of(w->amt[l], w->amt[s], r->days_diff);
+	if (how != RC_HOW_WINDOW)
+		w->early[l] = w->early[s] = 1;
+}
+
+/* Record a single-sided result; other is a related row or -1. */
+void
+rc_emit_single(Work *w, RcCategory cat, uint32_t row, int32_t other)
+{
+	RcResult   *r;
+
+	if (w->rows[row].is_ledger)
+		r = new_result(w, cat, (int32_t) row, -1);
+	else
+		r = new_result(w, cat, -1, (int32_t) row);
+	r->other = other;
+	r->invalid = w->invalid[row];
+}
+
+/*
+ * Record a group: members (sorted by id) against the single row one.
+ * The whole difference sits on the first member's result.
+ */
+void
+rc_emit_group(Work *w, RcCategory cat, RcHow how, uint32_t one,
+			  const uint32_t *members, uint32_t nmem, rc_i128 sum)
+{
+	int32_t		gid = ++w->m->ngroups;
+	bool		one_is_ledger = w->rows[one].is_ledger;
+	rc_i128		diff = one_is_ledger ? sum - w->amt[one] : w->amt[one] - sum;
+	uint16_t	sc = w->rows[one].dscale;
+
+	for (uint32_t i = 0; i < nmem; i++)
+		if (w->rows[members[i]].dscale > sc)
+			sc = w->rows[members[i]].dscale;
+	for (uint32_t i = 0; i < nmem; i++)
+	{
+		uint32_t	mem = members[i];
+		uint32_t	l = one_is_ledger ? one : mem;
+		uint32_t	s = one_is_ledger ? mem : one;
+		RcResult   *r = new_result(w, cat, (int32_t) l, (int32_t) s);
+
+		r->how = (uint8_t) how;
+		r->group_id = gid;
+		r->group_size = (int32_t) nmem;
+		r->other = (int32_t) members[0];
+		r->has_diff = true;
+		r->diff_scale = sc;
+		r->u.group_diff = rc_rescale_trunc(diff, w->m->scale, sc);
+		r->amount_diff = i == 0 ? r->u.group_diff : 0;
+		r->days_diff = (int64_t) w->rows[s].date - w->rows[l].date;
+		r->score = one_is_ledger ? score_of(w->amt[one], sum, r->days_diff)
+			: score_of(sum, w->amt[one], r->days_diff);
+		w->early[l] = w->early[s] = 1;
+	}
+}
+
+void
+rc_cand_push(Work *w, CandVec *cv, const Cand *c)
+{
+	if (cv->n == cv->cap)
+	{
+		size_t		ncap = cv->cap ? cv->cap * 2 : 1024;
+		Cand	   *nv = walloc(w, ncap * sizeof(Cand));
+
+		if (cv->n)
+			memcpy(nv, cv->v, cv->n * sizeof(Cand));
+		cv->v = nv;
+		cv->cap = ncap;
+	}
+	cv->v[cv->n++] = *c;
+}
+
+/* ref_similarity of two rows' normalised refs (0 when either has none). */
+double
+rc_row_similarity(const Work *w, uint32_t a, uint32_t b)
+{
+	const RcRow *x = &w->rows[a];
+	const RcRow *y = &w->rows[b];
+
+	if (x->ref_len == 0 || y->ref_len == 0)
+		return 0.0;
+	return rc_ref_similarity_norm(w->heap + x->ref_off, x->ref_len,
+								  w->heap + y->ref_off, y->ref_len);
+}
+
+/*
+ * Statement candidates of ledger row l whose amount lies in [lo, hi] and,
+ * when window is set, whose date lies in l's window.  target is the amount
+ * the deviation is measured from.
+ */
+void
+rc_collect_range(Work *w, CandVec *cv, const AmtKey *sk, uint32_t nsk, uint32_t l,
+				 rc_i128 lo, rc_i128 hi, rc_i128 target, bool window, bool sim)
+{
+	int64_t		dlo = (int64_t) w->rows[l].date - w->m->rule.days_before;
+	int64_t		dhi = (int64_t) w->rows[l].date + w->m->rule.days_after;
+	uint32_t	i = lower_bound(sk, nsk, lo, window ? dlo : INT64_MIN);
+
+	while (i < nsk && sk[i].amt <= hi)
+	{
+		rc_i128		a = sk[i].amt;
+
+		tick(w);
+		if (window && sk[i].date < dlo)
+		{
+			/* skip to the window within this amount */
+			i = lower_bound(sk, nsk, a, dlo);
+			continue;
+		}
+		if (window && sk[i].date > dhi)
+		{
+			/* skip to the next amount */
+			i = lower_bound(sk, nsk, a + 1, dlo);
+			continue;
+		}
+		if (!w->used[sk[i].row])
+		{
+			Cand		c;
+			uint32_t	s = sk[i].row;
+
+			c.dev = i128_abs(a - target);
+			c.absdd = i64_abs((int64_t) sk[i].date - w->rows[l].date);
+			c.sim = sim ? rc_row_similarity(w, l, s) : 0.0;
+			c.lrank = w->rank[l];
+			c.srank = sk[i].rank;
+			c.l = l;
+			c.s = s;
+			rc_cand_push(w, cv, &c);
+		}
+		i++;
+	}
+}
+
+/* Take candidates in tie-break order, each row at most once; emit via cat_of. */
+void
+rc_take_greedy(Work *w, CandVec *cv, RcHow how, RcCatFn cat_of)
+{
+	if (cv->n == 0)
+		return;
+	rc_sort_array(w, cv->v, cv->n, sizeof(Cand), rc_cmp_cand);
+	for (size_t i = 0; i < cv->n; i++)
+	{
+		const Cand *c = &cv->v[i];
+
+		tick(w);
+		if (w->used[c->l] || w->used[c->s])
+			continue;
+		rc_emit_pair(w, cat_of(w, c), how, c->l, c->s);
+	}
+	cv->n = 0;
+}
+
+/* matched when the amounts are equal, else matched_within_tolerance. */
+RcCategory
+rc_cat_tolerance(Work *w, const Cand *c)
+{
+	return w->amt[c->l] == w->amt[c->s] ? RC_MATCHED : RC_MATCHED_WITHIN_TOLERANCE;
+}

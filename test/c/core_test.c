@@ -1,0 +1,297 @@
+/*-------------------------------------------------------------------------
+ *
+ * core_test.c
+ *	  Unit tests of the plain-C matching core and reference normaliser,
+ *	  outside the server.
+ *
+ * Built with the system compiler against the core's sources only (no
+ * PostgreSQL headers), which is what keeps the core fuzzable.  Prints TAP;
+ * test/sh/run counts its lines with the rest.
+ *
+ *	  make unit
+ *
+ * IDENTIFICATION
+ *	  test/c/core_test.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "match_core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int	ntests = 0;
+static int	nfailed = 0;
+
+static void
+check(int cond, const char *what)
+{
+	ntests++;
+	if (!cond)
+		nfailed++;
+	printf("%s %d - %s\n", cond ? "ok" : "not ok", ntests, what);
+}
+
+/* malloc arena: every block is freed after each match */
+static void *blocks[1 << 16];
+static int	nblocks = 0;
+
+static void *
+t_alloc(void *arg, size_t size)
+{
+	void	   *p = malloc(size);
+
+	(void) arg;
+	if (p == NULL || nblocks >= (int) (sizeof(blocks) / sizeof(blocks[0])))
+	{
+		fprintf(stderr, "out of memory\n");
+		exit(2);
+	}
+	blocks[nblocks++] = p;
+	return p;
+}
+
+static void
+t_free_all(void)
+{
+	while (nblocks > 0)
+		free(blocks[--nblocks]);
+}
+
+/* A tolerance written as decimal text, as the scaled integer the core takes. */
+static void
+tol_from_text(const char *s, rc_i128 *v, uint16_t *scale)
+{
+	const char *dot = strchr(s, '.');
+	int			sc = 0;
+
+	if (dot)
+	{
+		const char *end = dot + strlen(dot) - 1;
+
+		while (end > dot && *end == '0')
+			end--;
+		sc = (int) (end - dot);
+	}
+	*scale = (uint16_t) sc;
+	if (!rc_parse_decimal(s, sc, v))
+	{
+		fprintf(stderr, "bad tolerance %s\n", s);
+		exit(2);
+	}
+}
+
+/* A test group under construction. */
+typedef struct TGroup
+{
+	RcRow		rows[64];
+	char		heap[8192];
+	uint32_t	nrows;
+	uint32_t	heaplen;
+} TGroup;
+
+static uint32_t
+put(TGroup *g, const char *s, size_t len)
+{
+	uint32_t	off = g->heaplen;
+
+	memcpy(g->heap + off, s, len);
+	g->heaplen += (uint32_t) len;
+	return off;
+}
+
+/* Add a row: amount in cents, date as a day number, ref and batch may be NULL. */
+static void
+add(TGroup *g, int ledger, const char *id, long long cents, int date,
+	const char *ref, const char *batch)
+{
+	RcRow	   *r = &g->rows[g->nrows++];
+	char		norm[256];
+
+	memset(r, 0, sizeof(*r));
+	r->is_ledger = (uint8_t) ledger;
+	r->id_len = (uint32_t) strlen(id);
+	r->id_off = put(g, id, r->id_len);
+	r->amount = cents;
+	r->dscale = 2;
+	r->date = date;
+	r->batch_len = -1;
+	if (ref)
+	{
+		r->ref_len = (uint32_t) rc_normalize_ref(ref, strlen(ref), norm);
+		r->ref_off = put(g, norm, r->ref_len);
+	}
+	if (batch)
+	{
+		r->batch_len = (int32_t) strlen(batch);
+		r->batch_off = put(g, batch, (size_t) r->batch_len);
+	}
+}
+
+static RcMatch
+run(TGroup *g, const char *abs_tol, int after, int has_as_of, int as_of)
+{
+	RcMatch		m;
+	RcEnv		env = {t_alloc, NULL, NULL};
+
+	memset(&m, 0, sizeof(m));
+	m.rows = g->rows;
+	m.nrows = g->nrows;
+	m.heap = g->heap;
+	tol_from_text(abs_tol, &m.rule.abs_tol, &m.rule.abs_scale);
+	m.rule.days_before = 0;
+	m.rule.days_after = after;
+	m.rule.use_ref = true;
+	m.rule.has_as_of = has_as_of != 0;
+	m.rule.as_of = as_of;
+	if (rc_match(&m, &env) != RC_OK)
+		m.nresults = UINT32_MAX;
+	return m;
+}
+
+/* Category of the result holding ledger id lid and statement id sid (NULL = absent). */
+static int
+cat_of(const RcMatch *m, const TGroup *g, const char *lid, const char *sid)
+{
+	for (uint32_t i = 0; i < m->nresults; i++)
+	{
+		const RcResult *r = &m->results[i];
+		int			lok,
+					sok;
+
+		lok = lid ? (r->ledger >= 0 && strncmp(g->heap + g->rows[r->ledger].id_off, lid,
+											   g->rows[r->ledger].id_len) == 0 &&
+					 strlen(lid) == g->rows[r->ledger].id_len) : r->ledger < 0;
+		sok = sid ? (r->statement >= 0 && strncmp(g->heap + g->rows[r->statement].id_off, sid,
+												  g->rows[r->statement].id_len) == 0 &&
+					 strlen(sid) == g->rows[r->statement].id_len) : r->statement < 0;
+		if (lok && sok)
+			return r->category;
+	}
+	return -1;
+}
+
+static void
+test_normalizer(void)
+{
+	char		out[256];
+	size_t		n;
+
+	n = rc_normalize_ref("TM-2026 / 00123", 15, out);
+	check(n == 11 && memcmp(out, "tm202600123", 11) == 0, "normalise: case folded, punctuation dropped");
+	n = rc_normalize_ref("\xef\xbc\xa1\xef\xbc\x91", 6, out);	/* fullwidth A1 */
+	check(n == 2 && memcmp(out, "a1", 2) == 0, "normalise: fullwidth letters and digits folded to ASCII");
+	n = rc_normalize_ref("\xe8\xae\xa2\xe5\x8d\x95\xe3\x80\x81\x31", 10, out);	/* CJK, ideographic comma, 1 */
+	check(n == 7 && memcmp(out, "\xe8\xae\xa2\xe5\x8d\x95\x31", 7) == 0,
+		  "normalise: CJK letters kept, CJK punctuation dropped");
+	n = rc_normalize_ref("\xff\xfe" "ab", 4, out);
+	check(n == 2 && memcmp(out, "ab", 2) == 0, "normalise: invalid UTF-8 bytes dropped");
+	check(rc_ref_contains("abcd", 4, "xxabcdxx", 8), "contains: four characters inside");
+	check(!rc_ref_contains("abc", 3, "xxabcxx", 7), "contains: three characters are not enough");
+	check(rc_ref_similarity_norm("", 0, "abc", 3) == 0.0, "similarity: empty is 0");
+	{
+		double		s = rc_ref_similarity_norm("abc", 3, "abc", 3);
+
+		check(s > 0.0 && s < 1.0, "similarity: short equal refs are below 1");
+	}
+}
+
+static void
+test_decimal(void)
+{
+	rc_i128		v;
+	char		buf[64];
+
+	check(rc_parse_decimal("12.345", 2, &v) && v == 1234, "parse: truncates beyond the scale");
+	check(rc_parse_decimal("-0.5", 3, &v) && v == -500, "parse: negative, padded to the scale");
+	check(!rc_parse_decimal("1.2.3", 2, &v), "parse: malformed text refused");
+	check(rc_parse_decimal("1e5", 2, &v) == 0, "parse: exponent refused");
+	rc_format_amount(-5, 2, buf, sizeof(buf));
+	check(strcmp(buf, "-0.05") == 0, "format: -0.05");
+}
+
+static void
+test_matching(void)
+{
+	TGroup		g;
+	RcMatch		m;
+
+	/* maximum matching among equal amounts: nearest-date greedy gets only one pair */
+	memset(&g, 0, sizeof(g));
+	add(&g, 1, "L1", 9900, 100, NULL, NULL);
+	add(&g, 1, "L2", 9900, 103, NULL, NULL);
+	add(&g, 0, "S1", 9900, 103, NULL, NULL);
+	add(&g, 0, "S2", 9900, 106, NULL, NULL);
+	m = run(&g, "0", 3, 0, 0);
+	check(cat_of(&m, &g, "L1", "S1") == RC_MATCHED && cat_of(&m, &g, "L2", "S2") == RC_MATCHED,
+		  "pass 2: maximum matching among equal amounts");
+	t_free_all();
+
+	/* order independence: the same rows reversed give the same pairs */
+	{
+		TGroup		h;
+
+		memset(&h, 0, sizeof(h));
+		add(&h, 0, "S2", 9900, 106, NULL, NULL);
+		add(&h, 0, "S1", 9900, 103, NULL, NULL);
+		add(&h, 1, "L2", 9900, 103, NULL, NULL);
+		add(&h, 1, "L1", 9900, 100, NULL, NULL);
+		m = run(&h, "0", 3, 0, 0);
+		check(cat_of(&m, &h, "L1", "S1") == RC_MATCHED && cat_of(&m, &h, "L2", "S2") == RC_MATCHED,
+			  "order of arrival does not change the pairs");
+		t_free_all();
+	}
+
+	/* tolerance, batch, reversal by window, duplicate, missing, in transit */
+	memset(&g, 0, sizeof(g));
+	add(&g, 1, "A", 5000, 100, NULL, NULL);
+	add(&g, 0, "a", 5001, 101, NULL, NULL);
+	add(&g, 1, "B1", 1000, 100, NULL, "P1");
+	add(&g, 1, "B2", 2000, 101, NULL, "P1");
+	add(&g, 0, "b", 3000, 103, NULL, NULL);
+	add(&g, 1, "C", -700, 100, NULL, NULL);
+	add(&g, 0, "c", 700, 101, NULL, NULL);
+	add(&g, 1, "D", 4200, 100, "INV-42", NULL);
+	add(&g, 0, "d1", 4200, 100, "pay INV-42", NULL);
+	add(&g, 0, "d2", 4200, 100, "pay INV-42", NULL);
+	add(&g, 1, "E", 8800, 90, NULL, NULL);
+	add(&g, 1, "F", 6600, 119, NULL, NULL);
+	m = run(&g, "0.01", 3, 1, 120);
+	check(cat_of(&m, &g, "A", "a") == RC_MATCHED_WITHIN_TOLERANCE, "pass 2: within tolerance");
+	check(cat_of(&m, &g, "B1", "b") == RC_MANY_TO_ONE && cat_of(&m, &g, "B2", "b") == RC_MANY_TO_ONE,
+		  "pass 3: payout batch as many_to_one");
+	check(cat_of(&m, &g, "C", "c") == RC_REVERSAL, "pass 5: opposite amount within the window");
+	check(cat_of(&m, &g, "D", "d1") == RC_MATCHED && cat_of(&m, &g, NULL, "d2") == RC_DUPLICATE,
+		  "pass 6: a duplicated payment");
+	check(cat_of(&m, &g, "E", NULL) == RC_MISSING_IN_STATEMENT, "pass 7: missing_in_statement");
+	check(cat_of(&m, &g, "F", NULL) == RC_IN_TRANSIT, "pass 7: in_transit before the window closes");
+	check(m.nresults == 8, "one result per row, the batch's statement row once per member");
+	t_free_all();
+
+	/* duplicate ids on one side are refused */
+	memset(&g, 0, sizeof(g));
+	add(&g, 1, "X", 100, 1, NULL, NULL);
+	add(&g, 1, "X", 200, 1, NULL, NULL);
+	{
+		RcMatch		d;
+		RcEnv		env = {t_alloc, NULL, NULL};
+
+		memset(&d, 0, sizeof(d));
+		d.rows = g.rows;
+		d.nrows = g.nrows;
+		d.heap = g.heap;
+		check(rc_match(&d, &env) == RC_ERR_DUPLICATE_ID, "duplicate id on one side is an error");
+	}
+	t_free_all();
+}
+
+int
+main(void)
+{
+	test_normalizer();
+	test_decimal();
+	test_matching();
+	printf("1..%d\n", ntests);
+	return nfailed ? 1 : 0;
+}

@@ -1,0 +1,230 @@
+/*-------------------------------------------------------------------------
+ *
+ * fuzz_core.c
+ *	  libFuzzer harness over the plain-C matching core and the reference
+ *	  normaliser.
+ *
+ * Each input is read as a rule followed by rows; every row is built from a
+ * few bytes (side, id, amount, scale, date, ref, batch, validity), with ids
+ * and refs drawn from small pools so that duplicates, ref containment,
+ * batches and equal amounts are frequent.  Besides memory errors (the
+ * harness is built with ASan and UBSan) it checks the invariants of a
+ * result: every row once, but a group's single row; a duplicate id is the
+ * only error.
+ *
+ *	  make fuzz                      (builds with clang, runs for FUZZ_SECONDS)
+ *
+ * IDENTIFICATION
+ *	  test/c/fuzz_core.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "match_core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ROWS 256
+
+/* A tolerance written as decimal text, as the scaled integer the core takes. */
+static void
+tol_from_text(const char *s, rc_i128 *v, uint16_t *scale)
+{
+	const char *dot = strchr(s, '.');
+	int			sc = 0;
+
+	if (dot)
+	{
+		const char *end = dot + strlen(dot) - 1;
+
+		while (end > dot && *end == '0')
+			end--;
+		sc = (int) (end - dot);
+	}
+	*scale = (uint16_t) sc;
+	if (!rc_parse_decimal(s, sc, v))
+	{
+		fprintf(stderr, "bad tolerance %s\n", s);
+		exit(2);
+	}
+}
+
+/* bump allocator over one buffer, reset after each input (malloc'd blocks beyond it) */
+static char arena[1 << 22];
+static size_t arena_used;
+static void *blocks[1 << 14];
+static int	nblocks;
+
+static void *
+f_alloc(void *arg, size_t size)
+{
+	void	   *p;
+
+	(void) arg;
+	size = (size + 15) & ~(size_t) 15;
+	if (arena_used + size <= sizeof(arena))
+	{
+		p = arena + arena_used;
+		arena_used += size;
+		return p;
+	}
+	p = malloc(size);
+	if (p == NULL || nblocks >= (int) (sizeof(blocks) / sizeof(blocks[0])))
+		abort();
+	blocks[nblocks++] = p;
+	return p;
+}
+
+static void
+f_free_all(void)
+{
+	while (nblocks > 0)
+		free(blocks[--nblocks]);
+	arena_used = 0;
+}
+
+static const char *const ref_pool[] = {
+	"ORD-0001", "ord0001", "pay ORD-0001 thanks", "INV-900", "INV-900 1/3", "INV-900 2/3",
+	"abc", "abcd", "xabcdx", "\xe8\xae\xa2\xe5\x8d\x95 1234", "\xef\xbc\xa1\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93",
+	"", "----", "P-77", "PAYOUT P-77", "\xff\xfe\xfd", "RF-77", "refund RF-77"
+};
+
+typedef struct Reader
+{
+	const uint8_t *p;
+	size_t		n;
+} Reader;
+
+static uint8_t
+byte(Reader *r)
+{
+	uint8_t		b;
+
+	if (r->n == 0)
+		return 0;
+	b = *r->p++;
+	r->n--;
+	return b;
+}
+
+int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static RcRow rows[MAX_ROWS];
+	static char heap[MAX_ROWS * 64];
+	static const char *const tols[] = {"0", "0.01", "1", "0.005", "1000000000000000000000000000000", "0.0000000000000000000000000000000001"};
+	Reader		r = {data, size};
+	RcMatch		m;
+	RcEnv		env = {f_alloc, NULL, NULL};
+	uint32_t	heaplen = 0;
+	uint32_t	nrows = 0;
+	uint8_t		b;
+	RcStatus	st;
+
+	memset(&m, 0, sizeof(m));
+	b = byte(&r);
+	tol_from_text(tols[b % 6], &m.rule.abs_tol, &m.rule.abs_scale);
+	tol_from_text(tols[(b / 6) % 6], &m.rule.rel_tol, &m.rule.rel_scale);
+	m.rule.days_before = byte(&r) % 5;
+	m.rule.days_after = byte(&r) % 9;
+	b = byte(&r);
+	m.rule.use_ref = (b & 1) != 0;
+	m.rule.has_as_of = (b & 2) != 0;
+	m.rule.as_of = 9800 + byte(&r) % 40;
+
+	while (r.n >= 6 && nrows < MAX_ROWS)
+	{
+		RcRow	   *row = &rows[nrows];
+		char		id[16];
+		uint8_t		k = byte(&r);
+		uint8_t		a = byte(&r);
+		uint8_t		a2 = byte(&r);
+		uint8_t		d = byte(&r);
+		uint8_t		f = byte(&r);
+		uint8_t		g = byte(&r);
+		int			idn;
+
+		memset(row, 0, sizeof(*row));
+		row->is_ledger = k & 1;
+		/* mostly unique ids, sometimes a repeat */
+		idn = (k & 0x80) ? (k >> 1) % 8 : (int) nrows + 8;
+		idn = snprintf(id, sizeof(id), "%c%d", row->is_ledger ? 'L' : 'S', idn);
+		row->id_off = heaplen;
+		row->id_len = (uint32_t) idn;
+		memcpy(heap + heaplen, id, (size_t) idn);
+		heaplen += (uint32_t) idn;
+		row->amount = (rc_i128) ((int16_t) ((a << 8) | a2)) * ((f & 0x40) ? 1000000000LL : 1);
+		if (f & 0x80)
+			row->amount = -row->amount;
+		row->dscale = (uint16_t) ((f >> 3) % 4);
+		row->date = 9800 + (int32_t) (d % 32);
+		if ((f & 7) == 7)
+			row->invalid = (uint8_t) (1 + g % 6);
+		if (g & 0x10)
+		{
+			const char *ref = ref_pool[(g >> 5) % (sizeof(ref_pool) / sizeof(ref_pool[0]))];
+			size_t		len = rc_normalize_ref(ref, strlen(ref), heap + heaplen);
+
+			row->ref_off = heaplen;
+			row->ref_len = (uint32_t) len;
+			heaplen += (uint32_t) len;
+		}
+		row->batch_len = -1;
+		if ((g & 0x0C) == 0x0C)
+		{
+			row->batch_off = heaplen;
+			row->batch_len = 3;
+			memcpy(heap + heaplen, (g & 1) ? "P-1" : "P-2", 3);
+			heaplen += 3;
+		}
+		nrows++;
+	}
+
+	m.rows = rows;
+	m.nrows = nrows;
+	m.heap = heap;
+	st = rc_match(&m, &env);
+	if (st == RC_OK)
+	{
+		/* every row appears; only a group's single row more than once */
+		static uint16_t seen[MAX_ROWS];
+		char		note[512];
+
+		memset(seen, 0, sizeof(seen));
+		for (uint32_t i = 0; i < m.nresults; i++)
+		{
+			const RcResult *res = &m.results[i];
+
+			if (res->ledger >= 0)
+				seen[res->ledger]++;
+			if (res->statement >= 0)
+				seen[res->statement]++;
+			if (res->ledger < 0 && res->statement < 0)
+				abort();
+			rc_format_note(&m, res, note, sizeof(note));
+		}
+		for (uint32_t i = 0; i < nrows; i++)
+		{
+			if (seen[i] == 0)
+				abort();		/* a row was dropped */
+			if (seen[i] > 1)
+			{
+				int			grouped = 0;
+
+				for (uint32_t j = 0; j < m.nresults; j++)
+					if ((m.results[j].ledger == (int32_t) i || m.results[j].statement == (int32_t) i) &&
+						m.results[j].group_id > 0)
+						grouped = 1;
+				if (!grouped)
+					abort();	/* repeated outside a group */
+			}
+		}
+	}
+	else if (st != RC_ERR_DUPLICATE_ID && st != RC_ERR_BAD_RULE)
+		abort();
+	f_free_all();
+	return 0;
+}
