@@ -1,7 +1,15 @@
 -- The SQL objects: labels, comments, view columns and types, security_invoker.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT plan(27);
+SELECT plan(34);
+
+CREATE FUNCTION pg_temp.plan_lines(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE l text;
+BEGIN
+    FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+        RETURN NEXT l;
+    END LOOP;
+END $$;
 
 -- primitives are IMMUTABLE STRICT PARALLEL SAFE; the aggregates are PARALLEL SAFE
 SELECT is((SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -50,6 +58,45 @@ SELECT is((SELECT array_agg(c.relname::text ORDER BY 1) FROM pg_class c
              AND obj_description((SELECT oid FROM pg_type WHERE typrelid = c.oid), 'pg_type') IS NULL),
           NULL, 'every composite type, table and view has a comment');
 
+-- internal functions say so, and only those that code running with the caller's rights calls
+-- are executable by PUBLIC; everything else is the user-facing API, executable by everyone
+SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
+                WHERE p.pronamespace = 'reconcile'::regnamespace
+                  AND obj_description(p.oid, 'pg_proc') LIKE 'Internal%'
+                  AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
+              ARRAY['reconcile.caller()', 'reconcile.can_see(text,name)', 'reconcile.registered(text,boolean)',
+                    'reconcile.create_in(text,text,regclass,regclass,reconcile.rule,jsonb)',
+                    'reconcile.resolve_column(regclass,text,text,jsonb,boolean)',
+                    'reconcile.raw_key(regclass,regclass,jsonb)', 'reconcile.side_sql(regclass,boolean,jsonb,boolean)',
+                    'reconcile.open_side_sql(regclass,boolean,jsonb,text,boolean)', 'reconcile.rule_sql(reconcile.rule)',
+                    'reconcile.matching_sql(regclass,regclass,jsonb,reconcile.rule,text)',
+                    'reconcile.require_pg_cron()', 'reconcile.forget(text)'],
+              'the internal functions PUBLIC may execute are those that run with the caller''s rights or in policies');
+SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
+                WHERE p.pronamespace = 'reconcile'::regnamespace
+                  AND obj_description(p.oid, 'pg_proc') LIKE 'Internal%'
+                  AND NOT has_function_privilege('public', p.oid, 'EXECUTE')$$,
+              ARRAY['reconcile.match_agg_transfn(internal,boolean,text,numeric,date,text,text,reconcile.rule)',
+                    'reconcile.match_agg_combinefn(internal,internal)', 'reconcile.match_agg_serialfn(internal)',
+                    'reconcile.match_agg_deserialfn(bytea,internal)', 'reconcile.match_agg_finalfn(internal)',
+                    'reconcile.match_detail_agg_finalfn(internal)', 'reconcile.audit(text,text,bigint,jsonb)',
+                    'reconcile.audit_log_refuse()', 'reconcile.item_for_update(bigint)',
+                    'reconcile.row_key(reconcile.reconciliations,boolean,text)'],
+              'every other internal function is revoked from PUBLIC');
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
+           WHERE p.pronamespace = 'reconcile'::regnamespace
+             AND obj_description(p.oid, 'pg_proc') NOT LIKE 'Internal%'
+             AND NOT has_function_privilege('public', p.oid, 'EXECUTE')),
+          NULL, 'every function of the user-facing API is executable by PUBLIC');
+
+-- the category sets, defined once
+SELECT is((SELECT array_agg(c ORDER BY c) FROM unnest(enum_range(NULL::reconcile.category)) c WHERE reconcile.clears(c)),
+          ARRAY['matched', 'matched_within_tolerance', 'many_to_one', 'one_to_many']::reconcile.category[],
+          'a run clears matched, matched_within_tolerance, many_to_one and one_to_many');
+SELECT is((SELECT array_agg(c ORDER BY c) FROM unnest(enum_range(NULL::reconcile.category)) c WHERE NOT reconcile.is_discrepancy(c)),
+          ARRAY['matched', 'matched_within_tolerance', 'many_to_one', 'one_to_many', 'manual']::reconcile.category[],
+          'every other category but manual is a discrepancy');
+
 -- the views of a reconciliation
 CREATE TABLE public.o_l (id text, amount numeric(12,2), tx_date date, key text);
 CREATE TABLE public.o_s (id text, amount numeric(12,2), tx_date date, key text, ref text);
@@ -88,6 +135,22 @@ RESET ROLE;
 GRANT SELECT ON public.o_s TO rc_test_reader;
 SET LOCAL ROLE rc_test_reader;
 SELECT is((SELECT count(*) FROM o_matches), 2::bigint, 'with SELECT on both sources the reader sees the rows');
+RESET ROLE;
+
+-- the aggregates' support functions are revoked from PUBLIC, yet anyone may aggregate, in parallel too
+CREATE TABLE public.o_big AS
+SELECT 'L' || i AS id, i::numeric AS amount, date '2026-01-01' + i % 9 AS tx_date FROM generate_series(1, 20000) i;
+GRANT SELECT ON public.o_big TO rc_test_reader;
+SET LOCAL ROLE rc_test_reader;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SELECT matches((SELECT string_agg(l, ' ') FROM pg_temp.plan_lines(
+                    'SELECT reconcile.match_agg(true, id, amount, tx_date, NULL, NULL, reconcile.rule()) FROM public.o_big') l),
+               'Finalize Aggregate.*Partial Aggregate', 'the reader''s match_agg runs as a parallel, partial aggregate');
+SELECT is((SELECT cardinality(reconcile.match_agg(true, id, amount, tx_date, NULL, NULL, reconcile.rule()))
+           FROM public.o_big), 20000,
+          'a role that may not call the aggregates'' support functions still uses match_agg, in parallel');
 RESET ROLE;
 
 -- row level security on a source is honoured (security_invoker)

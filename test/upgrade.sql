@@ -1,8 +1,9 @@
--- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0 and 0.3.0 with a live reconciliation.
+-- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0 and 0.3.1 with a live reconciliation.
+-- (test/sh/catalog.sh checks that the updated catalogue equals a fresh install's.)
 BEGIN;
 DROP EXTENSION IF EXISTS reconcile CASCADE;
 CREATE EXTENSION reconcile VERSION '0.1.0';
-SELECT plan(11);
+SELECT plan(16);
 
 CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
 CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
@@ -31,7 +32,22 @@ SELECT lives_ok($$SELECT reconcile.run('up', '2026-11-06')$$, 'a run under 0.3.0
 SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'up' ORDER BY run_id DESC LIMIT 1),
           '{"matched": 1, "missing_in_statement": 1}'::jsonb,
           'it leaves the rows 0.2.0 cleared alone and matches the new one');
-SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
+INSERT INTO public.up_s VALUES ('z', 30, '2026-11-02'), ('w', 7, '2026-11-03');
+CREATE TEMP TABLE before_031 AS SELECT * FROM public.up_matches;
+ALTER EXTENSION reconcile UPDATE TO '0.3.1';
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.3.1', 'updated to 0.3.1');
+SELECT is((SELECT count(*) FROM ((TABLE before_031 EXCEPT ALL SELECT * FROM public.up_matches)
+                                 UNION ALL (SELECT * FROM public.up_matches EXCEPT ALL TABLE before_031)) d),
+          0::bigint, 'the views made under 0.1.0 read the same under 0.3.1');
+SELECT reconcile.create('up2', 'public.up_l', 'public.up_s');
+SELECT is((SELECT count(*) FROM ((TABLE before_031 EXCEPT ALL SELECT * FROM public.up2_matches)
+                                 UNION ALL (SELECT * FROM public.up2_matches EXCEPT ALL TABLE before_031)) d),
+          0::bigint, 'views made by 0.3.1 over the same sources read the same rows');
+SELECT lives_ok($$SELECT reconcile.run('up', '2026-11-07')$$, 'a run under 0.3.1 continues the history');
+SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'up' ORDER BY run_id DESC LIMIT 1),
+          '{"missing_in_ledger": 2, "missing_in_statement": 1}'::jsonb,
+          'leaving what earlier versions cleared alone (b is still missing, z and w are new)');
+SELECT lives_ok($$SELECT reconcile.drop('up'), reconcile.drop('up2')$$, 'and drops');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -53,7 +53,8 @@ SELECT matches(pg_temp.task_query('SELECT * FROM public.pd_summary'), 'reconcile
 SELECT lives_ok($$SELECT reconcile.run('pd', '2026-12-31')$$, 'reconcile.run works with distributed sources');
 SELECT reconcile.run('pd', '2026-12-31');
 CREATE TEMP TABLE run_sql AS
-SELECT reconcile.run_sql(r, '2026-12-31') AS q FROM reconcile.reconciliations r WHERE name = 'pd';
+SELECT reconcile.matching_sql(r.ledger, r.statement, r.columns, r.rule, r.name) AS q
+FROM reconcile.reconciliations r WHERE name = 'pd';
 SELECT matches(pg_temp.coordinator_part((SELECT q FROM run_sql)), 'Distributed Subplan',
                'a run sends the cleared rows to the workers as an intermediate result');
 SELECT matches(pg_temp.task_query((SELECT q FROM run_sql)), 'reconcile\.match_detail_agg\(.*read_intermediate_result.*GROUP BY u\.key',

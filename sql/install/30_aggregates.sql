@@ -1,0 +1,88 @@
+/* 30_aggregates.sql: reconcile.match_agg and reconcile.match_detail_agg, and their support functions */
+
+----------------------------------------------------------------------------
+-- Internal: the aggregates' support functions (the aggregate owner calls them; nobody else may)
+----------------------------------------------------------------------------
+
+CREATE FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text,
+                                            reconcile.rule)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rc_match_agg_transfn'
+LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule) IS
+'Internal: transition function of reconcile.match_agg and reconcile.match_detail_agg: collects one row';
+REVOKE ALL ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule) FROM PUBLIC;
+
+CREATE FUNCTION reconcile.match_agg_combinefn(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rc_match_agg_combinefn'
+LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.match_agg_combinefn(internal, internal) IS
+'Internal: combine function of reconcile.match_agg and reconcile.match_detail_agg: merges two partial states (parallel aggregation)';
+REVOKE ALL ON FUNCTION reconcile.match_agg_combinefn(internal, internal) FROM PUBLIC;
+
+CREATE FUNCTION reconcile.match_agg_serialfn(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'rc_match_agg_serialfn'
+LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.match_agg_serialfn(internal) IS
+'Internal: serial function of reconcile.match_agg and reconcile.match_detail_agg: a partial state as bytea';
+REVOKE ALL ON FUNCTION reconcile.match_agg_serialfn(internal) FROM PUBLIC;
+
+CREATE FUNCTION reconcile.match_agg_deserialfn(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rc_match_agg_deserialfn'
+LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.match_agg_deserialfn(bytea, internal) IS
+'Internal: deserial function of reconcile.match_agg and reconcile.match_detail_agg: a partial state from bytea';
+REVOKE ALL ON FUNCTION reconcile.match_agg_deserialfn(bytea, internal) FROM PUBLIC;
+
+CREATE FUNCTION reconcile.match_agg_finalfn(internal)
+RETURNS reconcile.match[]
+AS 'MODULE_PATHNAME', 'rc_match_agg_finalfn'
+LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.match_agg_finalfn(internal) IS
+'Internal: final function of reconcile.match_agg: matches the group and returns its results';
+REVOKE ALL ON FUNCTION reconcile.match_agg_finalfn(internal) FROM PUBLIC;
+
+CREATE FUNCTION reconcile.match_detail_agg_finalfn(internal)
+RETURNS reconcile.match_detail[]
+AS 'MODULE_PATHNAME', 'rc_match_detail_agg_finalfn'
+LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.match_detail_agg_finalfn(internal) IS
+'Internal: final function of reconcile.match_detail_agg: matches the group and returns its results with amounts and dates';
+REVOKE ALL ON FUNCTION reconcile.match_detail_agg_finalfn(internal) FROM PUBLIC;
+
+
+----------------------------------------------------------------------------
+-- The matching aggregates
+----------------------------------------------------------------------------
+
+CREATE AGGREGATE reconcile.match_agg(is_ledger boolean, id text, amount numeric, tx_date date,
+                                     ref text, batch text, rule reconcile.rule) (
+    SFUNC = reconcile.match_agg_transfn,
+    STYPE = internal,
+    FINALFUNC = reconcile.match_agg_finalfn,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = reconcile.match_agg_combinefn,
+    SERIALFUNC = reconcile.match_agg_serialfn,
+    DESERIALFUNC = reconcile.match_agg_deserialfn,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE reconcile.match_agg(boolean, text, numeric, date, text, text, reconcile.rule) IS
+'Matches the ledger rows (is_ledger) and statement rows of one group and returns one reconcile.match per row; NULL or repeated ids on one side raise 23505, a result over 1 GB raises 54000';
+
+CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount numeric,
+                                            tx_date date, ref text, batch text,
+                                            rule reconcile.rule) (
+    SFUNC = reconcile.match_agg_transfn,
+    STYPE = internal,
+    FINALFUNC = reconcile.match_detail_agg_finalfn,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = reconcile.match_agg_combinefn,
+    SERIALFUNC = reconcile.match_agg_serialfn,
+    DESERIALFUNC = reconcile.match_agg_deserialfn,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE reconcile.match_detail_agg(boolean, text, numeric, date, text, text, reconcile.rule) IS
+'reconcile.match_agg returning reconcile.match_detail (with both rows'' amounts and dates); used by the views of reconcile.create';
