@@ -1,15 +1,31 @@
 # reconcile: ledger-versus-statement reconciliation for PostgreSQL (PGXS build)
 
-MODULE_big = reconcile
-OBJS = src/amount.o src/match_agg.o src/match_core.o src/normalize.o src/primitives.o
+EXTENSION = reconcile
+EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" reconcile.control)
 PGFILEDESC = "reconcile - ledger-versus-statement reconciliation"
 
-EXTENSION = reconcile
-DATA = $(wildcard sql/reconcile--*.sql)
+# The matching core: plain C with no backend calls, one file per stage (src/core.h says which
+# pass is where).  The extension, the unit tests and the fuzzer are built from this one list.
+CORE = src/core_decimal.c src/core_sort.c src/core_result.c src/core_refindex.c \
+	src/core_contain.c src/core_pass_ref.c src/core_pass_amount.c src/core_pass_group.c \
+	src/core_pass_opposite.c src/core_pass_dup.c src/core_match.c src/core_note.c \
+	src/core_normalize.c
+# The fmgr layer around it: numerics, the rule, the aggregate, the primitives.
+GLUE = src/amount.c src/rule.c src/agg_state.c src/agg_env.c src/agg_final.c src/primitives.c
 
-# pg_regress: every sql/<topic>.sql except the install and upgrade scripts
-REGRESS = $(sort $(basename $(notdir $(filter-out sql/reconcile--%, $(wildcard sql/*.sql)))))
-REGRESS_OPTS = --inputdir=. --load-extension=reconcile
+MODULE_big = reconcile
+OBJS = $(CORE:.c=.o) $(GLUE:.c=.o)
+
+# The install script of the current version is built from the topic files in sql/install/
+# (not committed); the shipped scripts of earlier versions and the upgrades are kept as they are.
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built), $(wildcard sql/$(EXTENSION)--*.sql))
+
+# pg_regress: every sql/<topic>.sql, the install and upgrade scripts filtered out
+REGRESS = $(sort $(basename $(notdir $(filter-out sql/$(EXTENSION)--%, $(wildcard sql/*.sql)))))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+EXTRA_CLEAN = test/c/core_test test/c/fuzz_core test/c/asan_preload.so dist/
 
 # warning-free under -Wall -Wextra; server headers are system headers
 PG_CFLAGS += -Wall -Wextra
@@ -29,12 +45,37 @@ include $(PGXS)
 # the core is plain C; rebuild everything when a header changes
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: test sanitize demo bench bench-citus fuzz
+$(DATA_built): $(sort $(wildcard sql/install/*.sql)) reconcile.control
+	cat $(sort $(wildcard sql/install/*.sql)) > $@
+
+.PHONY: test sanitize unit fuzz demo bench bench-citus dist deb
+
+# everything: set-up, unit tests, pg_regress, pgTAP, soak, faults, Citus; "N passed, M failed"
 test:
-	test/run
+	test/sh/run
 # the whole suite with the extension built with ASan and UBSan and loaded into the server
 sanitize:
-	RC_SANITIZE=1 test/run
+	RC_SANITIZE=1 test/sh/run
+
+# unit tests of the plain-C core, outside the server (with ASan and UBSan where the compiler has them)
+test/c/core_test: test/c/core_test.c $(CORE) $(wildcard src/*.h)
+	$(CC) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -Isrc $< $(CORE) -o $@ 2>/dev/null || \
+		$(CC) -O1 -g -Isrc $< $(CORE) -o $@
+unit: test/c/core_test
+	test/c/core_test
+
+# preloaded after the ASan runtime by make sanitize (see test/sh/cluster.sh)
+test/c/asan_preload.so: test/c/asan_preload.c
+	$(CC) -shared -fPIC -O2 $< -o $@ -ldl
+
+# libFuzzer over the plain-C core (clang); FUZZ_SECONDS=60 by default
+FUZZ_SECONDS ?= 60
+test/c/fuzz_core: test/c/fuzz_core.c $(CORE) $(wildcard src/*.h)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $< $(CORE) -o $@
+fuzz: test/c/fuzz_core
+	mkdir -p test/c/fuzz_corpus
+	test/c/fuzz_core -max_total_time=$(FUZZ_SECONDS) -max_len=1024 test/c/fuzz_corpus
+
 demo:
 	demo/run
 bench:
@@ -43,10 +84,20 @@ bench:
 bench-citus:
 	bench/citus.sh
 
-# libFuzzer over the plain-C core (clang); FUZZ_SECONDS=60 by default
-FUZZ_SECONDS ?= 60
-fuzz:
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc \
-		test/fuzz_core.c src/match_core.c src/normalize.c -o test/fuzz_core
-	mkdir -p test/fuzz_corpus
-	test/fuzz_core -max_total_time=$(FUZZ_SECONDS) -max_len=1024 test/fuzz_corpus
+# dist/reconcile-X.Y.Z.tar.gz: the files git knows (committed or not, as they are in the working
+# tree) and the built install script, under reconcile-X.Y.Z/; what PGXN and the Debian build take
+DISTNAME = $(EXTENSION)-$(EXTVERSION)
+dist: $(DATA_built)
+	rm -rf dist/$(DISTNAME) dist/$(DISTNAME).tar.gz
+	mkdir -p dist/$(DISTNAME)
+	{ git ls-files --cached --others --exclude-standard; echo $(DATA_built); } | sort -u | \
+		while read -r f; do [ -f "$$f" ] && printf '%s\n' "$$f"; done | \
+		tar -cf - -T - | tar -xf - -C dist/$(DISTNAME)
+	tar -czf dist/$(DISTNAME).tar.gz -C dist $(DISTNAME)
+	rm -rf dist/$(DISTNAME)
+	@echo dist/$(DISTNAME).tar.gz
+
+# dist/postgresql-<major>-reconcile_X.Y.Z-N_<arch>.deb, built from the dist tarball with
+# pg_buildext (debian/rules), which also installchecks it against each PostgreSQL version
+deb:
+	test/sh/package.sh deb

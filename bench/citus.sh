@@ -11,7 +11,7 @@
 # and, from the measured cost per row, what 10 workers and 1,000,000,000 rows per side predict.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source test/cluster.sh
+source test/sh/cluster.sh
 
 ROWS=${BENCH_ROWS:-1000000}
 SHOPS=${BENCH_SHOPS:-32}
