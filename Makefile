@@ -48,7 +48,7 @@ $(OBJS): $(wildcard src/*.h)
 $(DATA_built): $(sort $(wildcard sql/install/*.sql)) reconcile.control
 	cat $(sort $(wildcard sql/install/*.sql)) > $@
 
-.PHONY: test sanitize unit fuzz demo bench bench-citus dist deb
+.PHONY: test sanitize unit fuzz demo bench bench-citus bench-builds dist deb
 
 # everything: set-up, unit tests, pg_regress, pgTAP, soak, faults, Citus; "N passed, M failed"
 test:
@@ -58,7 +58,7 @@ sanitize:
 	RC_SANITIZE=1 test/sh/run
 
 # unit tests of the plain-C core, outside the server (with ASan and UBSan where the compiler has them)
-test/c/core_test: test/c/core_test.c $(CORE) $(wildcard src/*.h)
+test/c/core_test: test/c/core_test.c test/c/harness.h $(CORE) $(wildcard src/*.h)
 	$(CC) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -Isrc $< $(CORE) -o $@ 2>/dev/null || \
 		$(CC) -O1 -g -Isrc $< $(CORE) -o $@
 unit: test/c/core_test
@@ -70,7 +70,7 @@ test/c/asan_preload.so: test/c/asan_preload.c
 
 # libFuzzer over the plain-C core (clang); FUZZ_SECONDS=60 by default
 FUZZ_SECONDS ?= 60
-test/c/fuzz_core: test/c/fuzz_core.c $(CORE) $(wildcard src/*.h)
+test/c/fuzz_core: test/c/fuzz_core.c test/c/harness.h $(CORE) $(wildcard src/*.h)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $< $(CORE) -o $@
 fuzz: test/c/fuzz_core
 	mkdir -p test/c/fuzz_corpus
@@ -83,6 +83,10 @@ bench:
 # the same reconciliation on single-node PostgreSQL and on a local Citus cluster
 bench-citus:
 	bench/citus.sh
+# this tree's build against the build of git revision BASE: the same answers, and how fast
+BASE ?= HEAD
+bench-builds:
+	bench/builds.sh $(BASE)
 
 # dist/reconcile-X.Y.Z.tar.gz: the files git knows (committed or not, as they are in the working
 # tree) and the built install script, under reconcile-X.Y.Z/; what PGXN and the Debian build take

@@ -22,16 +22,14 @@ BASE=${1:-${BASE:-HEAD}}
 ROWS=${BENCH_ROWS:-1000000}
 RUNS=${BENCH_RUNS:-3}
 BAR=${BENCH_BAR:-1.10}
-export RC_PGCONF="shared_buffers = 256MB
-work_mem = 64MB
-max_parallel_workers_per_gather = 2
-jit = off"
+export RC_PGCONF=$RC_BENCH_PGCONF
 
 # outside the cluster: build both, then run this script again inside a throwaway cluster
 if [ -z "${RC_BUILDS_WORK:-}" ]; then
 	rc_deps
 	work=$(mktemp -d /tmp/reconcile-builds.XXXXXX)
-	trap 'git worktree remove --force "$work/base-src" >/dev/null 2>&1; rm -rf "$work"' EXIT
+	# whatever happens, the tree's build is what stays installed
+	trap 'rc_build_install; git worktree remove --force "$work/base-src" >/dev/null 2>&1; rm -rf "$work"' EXIT
 	pgc=$(rc_pg_config)
 	git worktree add --detach "$work/base-src" "$BASE" >/dev/null 2>&1
 	echo "base: $(git -C "$work/base-src" log -1 --format='%h %s' | cut -c1-80)"
@@ -44,7 +42,6 @@ if [ -z "${RC_BUILDS_WORK:-}" ]; then
 	done
 	status=0
 	RC_BUILDS_WORK=$work rc_with_cluster builds "$0" "$BASE" || status=$?
-	rc_build_install
 	exit $status
 fi
 
@@ -69,10 +66,10 @@ q -c 'ANALYZE'
 
 RULE="reconcile.rule(abs_tol => 0.01, days_after => 3)"
 VIEW='SELECT count(*), count(key), count(ledger_id), count(statement_id), count(category), count(amount_diff), count(days_diff), count(score), count(group_id), count(note), count(ledger_amount), count(statement_amount), count(ledger_date), count(statement_date) FROM b_matches'
-ARRAYS="SELECT g.key, m.n, m.* FROM (SELECT key, reconcile.match_detail_agg(is_ledger, id, amount, tx_date, ref, batch, $RULE) AS ms
+ARRAYS="SELECT g.key, m.* FROM (SELECT key, reconcile.match_detail_agg(is_ledger, id, amount, tx_date, ref, batch, $RULE) AS ms
         FROM (SELECT key, true AS is_ledger, id, amount, tx_date, ref, batch FROM public.inv_l
               UNION ALL SELECT key, false, id, amount, tx_date, ref, batch FROM public.inv_s) u GROUP BY key) g
-        CROSS JOIN LATERAL unnest(g.ms) WITH ORDINALITY m ORDER BY g.key, m.n"
+        CROSS JOIN LATERAL unnest(g.ms) WITH ORDINALITY m ORDER BY g.key, m.ordinality"
 RESULTS="SELECT name, key, ledger_id, statement_id, category, amount_diff, days_diff, score, group_id, note, ledger_amount,
          statement_amount, ledger_date, statement_date FROM reconcile.results ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14"
 

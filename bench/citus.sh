@@ -17,10 +17,7 @@ ROWS=${BENCH_ROWS:-1000000}
 SHOPS=${BENCH_SHOPS:-32}
 SHARDS=${BENCH_SHARDS:-8}
 RUNS=${BENCH_RUNS:-3}
-export RC_PGCONF="shared_buffers = 256MB
-work_mem = 64MB
-max_parallel_workers_per_gather = 2
-jit = off"
+export RC_PGCONF=$RC_BENCH_PGCONF
 VIEW='SELECT count(*), count(ledger_id), count(statement_id), count(category), sum(amount_diff), count(note) FROM public.b_matches'
 
 rc_deps

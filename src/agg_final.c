@@ -106,7 +106,7 @@ note_text(NoteArena *na, const char *s, size_t len)
 
 /* The OID of type reconcile.<name>. */
 static Oid
-rc_type_oid(const char *name)
+type_oid(const char *name)
 {
 	Oid			nsp = get_namespace_oid(RC_SCHEMA, false);
 	Oid			typoid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
@@ -211,7 +211,7 @@ query_cache(FunctionCallInfo fcinfo, bool detail)
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	qc = palloc0(sizeof(RcQueryCache));
 	qc->detail = detail;
-	qc->typoid = rc_type_oid(detail ? "match_detail" : "match");
+	qc->typoid = type_oid(detail ? "match_detail" : "match");
 	qc->tupdesc = lookup_rowtype_tupdesc_copy(qc->typoid, -1);
 	if (qc->tupdesc->natts != (detail ? RC_DETAIL_NATTS : RC_MATCH_NATTS))
 		elog(ERROR, "type %s.%s has an unexpected number of columns", RC_SCHEMA,

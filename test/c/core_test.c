@@ -15,7 +15,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "match_core.h"
+#include "harness.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,29 +57,6 @@ t_free_all(void)
 {
 	while (nblocks > 0)
 		free(blocks[--nblocks]);
-}
-
-/* A tolerance written as decimal text, as the scaled integer the core takes. */
-static void
-tol_from_text(const char *s, rc_i128 *v, uint16_t *scale)
-{
-	const char *dot = strchr(s, '.');
-	int			sc = 0;
-
-	if (dot)
-	{
-		const char *end = dot + strlen(dot) - 1;
-
-		while (end > dot && *end == '0')
-			end--;
-		sc = (int) (end - dot);
-	}
-	*scale = (uint16_t) sc;
-	if (!rc_parse_decimal(s, sc, v))
-	{
-		fprintf(stderr, "bad tolerance %s\n", s);
-		exit(2);
-	}
 }
 
 /* A test group under construction. */

@@ -19,36 +19,13 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "match_core.h"
+#include "harness.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_ROWS 256
-
-/* A tolerance written as decimal text, as the scaled integer the core takes. */
-static void
-tol_from_text(const char *s, rc_i128 *v, uint16_t *scale)
-{
-	const char *dot = strchr(s, '.');
-	int			sc = 0;
-
-	if (dot)
-	{
-		const char *end = dot + strlen(dot) - 1;
-
-		while (end > dot && *end == '0')
-			end--;
-		sc = (int) (end - dot);
-	}
-	*scale = (uint16_t) sc;
-	if (!rc_parse_decimal(s, sc, v))
-	{
-		fprintf(stderr, "bad tolerance %s\n", s);
-		exit(2);
-	}
-}
 
 /* bump allocator over one buffer, reset after each input (malloc'd blocks beyond it) */
 static char arena[1 << 22];

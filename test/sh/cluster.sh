@@ -21,6 +21,11 @@
 
 RC_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RC_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron"
+# the server settings every benchmark runs with (bench/run, bench/citus.sh, bench/builds.sh)
+RC_BENCH_PGCONF="shared_buffers = 256MB
+work_mem = 64MB
+max_parallel_workers_per_gather = 2
+jit = off"
 # building and checking the Debian package (make test, make deb)
 RC_PACKAGES_DEB="debhelper dpkg-dev postgresql-server-dev-all"
 
@@ -90,6 +95,10 @@ rc_sanitizer_env() {
 # report is printed on stderr)
 rc_sanitizer_tap() {
 	local f n=0
+	if [ -z "${RC_DIR:-}" ] || [ ! -d "$RC_DIR/san" ]; then
+		echo "not ok - no sanitizer report directory for $1 (RC_DIR=${RC_DIR:-unset})"
+		return
+	fi
 	for f in "$RC_DIR"/san/*; do
 		[ -f "$f" ] || continue
 		n=$((n + 1))
@@ -132,7 +141,8 @@ rc_node_start() {
 rc_cluster_start() {
 	local name=${1:-test} port
 	RC_BINDIR=$("$(rc_pg_config)" --bindir)
-	RC_DIR=$(mktemp -d "/tmp/reconcile-$name.XXXXXX")
+	# exported: the suite, a process of its own, reads the sanitizer reports from it
+	export RC_DIR=$(mktemp -d "/tmp/reconcile-$name.XXXXXX")
 	port=$(rc_free_port 55432)
 	trap rc_cluster_stop EXIT
 	trap 'exit 130' INT TERM
@@ -172,8 +182,10 @@ rc_with_cluster() {
 	done < <(rc_settings)
 	port=$(rc_free_port 55432)
 	# -t: the cluster in a temporary directory even as root, its socket in a directory of its own;
-	# clients reach it as pg_virtualenv sets them up, over TCP on localhost with a password
-	PGPORT=$port pg_virtualenv -t -o "unix_socket_directories=$dir" "${opts[@]}" \
+	# clients reach it as pg_virtualenv sets them up, over TCP on localhost with a password.
+	# Locale C, as the by-hand clusters (initdb --no-locale): the environment's (C.UTF-8, say)
+	# would sort and group text through strcoll, three times slower on the benchmarks.
+	PGPORT=$port pg_virtualenv -t -c "--locale=C --encoding=UTF8" -o "unix_socket_directories=$dir" "${opts[@]}" \
 		bash -c 'export PGDATABASE=reconcile
 			psql -X -q -d postgres -c "CREATE DATABASE reconcile" || exit 1
 			echo "== PostgreSQL $(psql -X -At -c "SHOW server_version") running on port $PGPORT (pg_virtualenv)" >&2
