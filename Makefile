@@ -8,18 +8,20 @@ PGFILEDESC = "reconcile - ledger-versus-statement reconciliation"
 # pass is where).  The extension, the unit tests and the fuzzer are built from this one list.
 CORE = src/core_decimal.c src/core_sort.c src/core_result.c src/core_refindex.c \
 	src/core_contain.c src/core_pass_ref.c src/core_pass_amount.c src/core_pass_group.c \
-	src/core_pass_opposite.c src/core_pass_dup.c src/core_match.c src/core_note.c \
+	src/core_pass_opposite.c src/core_pass_dup.c src/core_pass_manual.c src/core_match.c \
+	src/core_note.c \
 	src/core_normalize.c
 # The fmgr layer around it: numerics, the rule, the aggregate, the primitives.
-GLUE = src/amount.c src/rule.c src/agg_state.c src/agg_env.c src/agg_final.c src/primitives.c
+GLUE = src/amount.c src/rule.c src/agg_state.c src/agg_env.c src/agg_final.c src/primitives.c \
+	src/trust.c src/run.c
 
 MODULE_big = reconcile
 OBJS = $(CORE:.c=.o) $(GLUE:.c=.o)
 
 # The install script of the current version is built from the topic files in sql/install/
-# (not committed); the shipped scripts of earlier versions and the upgrades are kept as they are.
+# (not committed); the shipped install script of 0.1.0 and the upgrade scripts are kept as they are.
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(filter-out $(DATA_built), $(wildcard sql/$(EXTENSION)--*.sql))
+DATA = sql/$(EXTENSION)--0.1.0.sql $(wildcard sql/$(EXTENSION)--*--*.sql)
 
 # pg_regress: every sql/<topic>.sql, the install and upgrade scripts filtered out
 REGRESS = $(sort $(basename $(notdir $(filter-out sql/$(EXTENSION)--%, $(wildcard sql/*.sql)))))

@@ -135,7 +135,9 @@ state_set_rule(RcState *st, HeapTupleHeader rule, MemoryContext cxt)
 
 /*
  * match_agg(is_ledger, id, amount, tx_date, ref, batch, rule) transition:
- * append one row to the state.
+ * append one row to the state.  The views' and runs' variant of
+ * match_detail_agg has a ninth argument, the match tag of a row matched by
+ * hand (NULL for the others).
  */
 PG_FUNCTION_INFO_V1(rc_match_agg_transfn);
 Datum
@@ -145,6 +147,7 @@ rc_match_agg_transfn(PG_FUNCTION_ARGS)
 	RcState    *st;
 	RcRow	   *row;
 	bool		is_ledger;
+	bool		manual;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		ereport(ERROR,
@@ -220,15 +223,18 @@ rc_match_agg_transfn(PG_FUNCTION_ARGS)
 		row->ref_len = rc_normalize_ref(VARDATA_ANY(ref), len, st->heap + off);
 		st->heaplen = off + row->ref_len;
 	}
-	if (!PG_ARGISNULL(6))
+	/* the batch, or, for a row matched by hand, its match tag in its place */
+	manual = PG_NARGS() > 8 && !PG_ARGISNULL(8);
+	if (manual || !PG_ARGISNULL(6))
 	{
-		text	   *batch = PG_GETARG_TEXT_PP(6);
+		text	   *batch = PG_GETARG_TEXT_PP(manual ? 8 : 6);
 		Size		len = VARSIZE_ANY_EXHDR(batch);
 		uint32		off = heap_reserve(st, len);
 
 		memcpy(st->heap + off, VARDATA_ANY(batch), len);
 		row->batch_off = off;
 		row->batch_len = (int32) len;
+		row->manual = manual;
 	}
 	st->nrows++;
 	PG_RETURN_POINTER(st);

@@ -9,6 +9,7 @@
  * group is matched by rc_match (core_match.c) in passes numbered as in the
  * README's table:
  *
+ *	- rc_pass_manual		core_pass_manual.c	rows matched by hand, as matched
  *	0 rc_pass_invalid		core_match.c		invalid rows
  *	1 rc_pass_ref			core_pass_ref.c		reference pairs in tolerance and window
  *	2 rc_pass_amount		core_pass_amount.c	amount/date pairs
@@ -308,6 +309,7 @@ extern void rc_find_containment(Work *w, const StrSet *pats, const StrSet *texts
  * The passes, in order; core_match.c holds 0 and 7 and runs them all
  * ------------------------------------------------------------------------
  */
+extern void rc_pass_manual(Work *w);	/* before 0 */
 extern void rc_pass_invalid(Work *w);	/* 0 */
 extern void rc_pass_ref(Work *w);	/* 1 */
 extern void rc_pass_amount(Work *w);	/* 2 */

@@ -9,7 +9,9 @@
  * once per member).  rc_match brings every amount to the group's finest
  * scale, computes each ledger row's tolerance, puts both sides in id order
  * (refusing a repeated id), and runs the passes in the README's order; each
- * pass sees only the rows no earlier pass gave a result.
+ * pass sees only the rows no earlier pass gave a result.  Rows the caller
+ * marks as matched by hand (RcRow.manual) are reported first, as they were
+ * matched, and take part in nothing else.
  *
  * Plain C, no backend calls: memory comes from RcEnv.alloc (never freed
  * here; the caller frees the whole arena) and RcEnv.check_interrupts is
@@ -42,7 +44,8 @@ rule_ok(const RcRule *rule)
 /*
  * Pass 0: rows with a NULL, NaN or infinite amount, a NULL or infinite
  * date, or an amount too long to compare exactly (w->invalid, set by
- * rc_match).  Writes invalid, with the reason; such rows are never matched.
+ * rc_match), unless matched by hand.  Writes invalid, with the reason; such
+ * rows are never matched.
  */
 void
 rc_pass_invalid(Work *w)
@@ -53,7 +56,7 @@ rc_pass_invalid(Work *w)
 		uint32_t	cnt = side == 0 ? w->nl : w->ns;
 
 		for (uint32_t i = 0; i < cnt; i++)
-			if (w->invalid[rows[i]] != RC_VALID)
+			if (w->invalid[rows[i]] != RC_VALID && !w->used[rows[i]])
 				rc_emit_single(w, RC_INVALID, rows[i], -1);
 	}
 }
@@ -184,6 +187,7 @@ rc_match(RcMatch *m, const RcEnv *env)
 	if (!rc_sort_side(w, w->lrows, w->nl) || !rc_sort_side(w, w->srows, w->ns))
 		return RC_ERR_DUPLICATE_ID;
 
+	rc_pass_manual(w);			/* matched by hand */
 	rc_pass_invalid(w);			/* 0 */
 	rc_build_ref_pairs(w);
 	rc_pass_ref(w);				/* 1 */

@@ -171,8 +171,30 @@ rc_format_note(const RcMatch *m, const RcResult *r, char *buf, size_t buflen)
 				break;
 			}
 		case RC_MANUAL:
+			if (r->has_diff && r->group_id == 0)
+				n = snprintf(buf, buflen, "matched by hand%s%s%s", r->amount_diff == 0 ? ", same amount" :
+							 ", amount differs by ", r->amount_diff == 0 ? "" : diff, days);
+			else if (r->has_diff)
+			{
+				bool		many_l = m->rows[r->other].is_ledger;
+				rc_i128		gd = r->u.group_diff;
+
+				if (gd != 0)
+					rc_format_trim(gd < 0 ? -gd : gd, r->diff_scale, r->diff_scale, diff, sizeof(diff));
+				if (many_l)
+					n = snprintf(buf, buflen, "matched by hand: %d ledger rows as one statement row%s%s",
+								 r->group_size, gd != 0 ? ", sum differs by " : "", gd != 0 ? diff : "");
+				else
+					n = snprintf(buf, buflen, "matched by hand: one ledger row as %d statement rows%s%s",
+								 r->group_size, gd != 0 ? ", sum differs by " : "", gd != 0 ? diff : "");
+			}
+			else if (r->group_size > 1)
+				n = snprintf(buf, buflen, "matched by hand with %d other rows", r->group_size - 1);
+			else
+				n = snprintf(buf, buflen, "matched by hand");
+			break;
 		case RC_NUM_CATEGORIES:
-			n = snprintf(buf, buflen, "%s", rc_category_names[r->category]);
+			n = snprintf(buf, buflen, "?");
 			break;
 	}
 	if (n < 0)

@@ -71,7 +71,7 @@ rc_emit_pair(Work *w, RcCategory cat, RcHow how, uint32_t l, uint32_t s)
 	r->u.tol = w->tol[l];
 	r->days_diff = (int64_t) w->rows[s].date - w->rows[l].date;
 	r->score = score_of(w->amt[l], w->amt[s], r->days_diff);
-	if (how != RC_HOW_WINDOW)
+	if (how != RC_HOW_WINDOW && how != RC_HOW_MANUAL)
 		w->early[l] = w->early[s] = 1;
 }
 
@@ -123,7 +123,8 @@ rc_emit_group(Work *w, RcCategory cat, RcHow how, uint32_t one,
 		r->days_diff = (int64_t) w->rows[s].date - w->rows[l].date;
 		r->score = one_is_ledger ? score_of(w->amt[one], sum, r->days_diff)
 			: score_of(sum, w->amt[one], r->days_diff);
-		w->early[l] = w->early[s] = 1;
+		if (how != RC_HOW_MANUAL)
+			w->early[l] = w->early[s] = 1;
 	}
 }
 

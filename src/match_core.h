@@ -80,13 +80,14 @@ typedef struct RcRow
 	uint32_t	id_len;
 	uint32_t	ref_off;		/* normalised ref bytes; ref_len 0 = none */
 	uint32_t	ref_len;
-	uint32_t	batch_off;		/* raw batch bytes */
+	uint32_t	batch_off;		/* raw batch bytes (a manual row's match tag) */
 	int32_t		batch_len;		/* -1 = NULL batch */
 	uint32_t	aux;			/* free for the caller (original amount) */
 	uint16_t	dscale;			/* decimal scale of amount */
 	uint8_t		is_ledger;
 	uint8_t		invalid;		/* RcInvalid */
 	uint8_t		date_null;		/* tx_date was NULL (for the caller) */
+	uint8_t		manual;			/* matched by hand: batch_* hold the match tag */
 } RcRow;
 
 /*
@@ -153,7 +154,8 @@ typedef enum RcHow
 	RC_HOW_BATCH,				/* pass 3, by batch */
 	RC_HOW_REF_GROUP,			/* pass 3, by reference */
 	RC_HOW_REF_ONLY,			/* pass 4 */
-	RC_HOW_WINDOW				/* pass 5 */
+	RC_HOW_WINDOW,				/* pass 5 */
+	RC_HOW_MANUAL				/* matched by hand, before pass 0 */
 } RcHow;
 
 typedef enum RcStatus

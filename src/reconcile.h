@@ -6,8 +6,9 @@
  * The matching core (match_core.h) knows nothing of PostgreSQL; this header
  * is for the thin layer around it: exact numeric conversion (amount.c), the
  * rule (rule.c), the aggregate's state (agg_state.c), its final function
- * (agg_final.c) and what the core runs on in the backend (agg_env.c), and
- * the primitives (primitives.c).
+ * (agg_final.c) and what the core runs on in the backend (agg_env.c), the
+ * primitives (primitives.c), and whose rights read and write what
+ * (trust.c, used by run.c).
  *
  * IDENTIFICATION
  *	  src/reconcile.h
@@ -22,6 +23,7 @@
 #include "access/htup.h"
 #include "utils/date.h"
 #include "utils/numeric.h"
+#include "utils/tuplestore.h"
 
 #include "match_core.h"
 
@@ -77,5 +79,27 @@ typedef struct RcState
 
 /* agg_env.c */
 extern void rc_core_env(RcEnv *env, MemoryContext work);
+
+/* trust.c: the owner's section of a function, and the rows captured for it */
+typedef struct RcScope
+{
+	Oid			saved_user;
+	int			saved_context;
+	int			nestlevel;
+} RcScope;
+
+typedef struct RcCapture
+{
+	MemoryContext cxt;
+	Tuplestorestate *store;		/* the rows; NULL once reconcile.captured() took them */
+	TupleDesc	desc;
+	uint64		rows;
+} RcCapture;
+
+extern void rc_owner_begin(RcScope *scope, RcCapture *capture);
+extern void rc_owner_end(RcScope *scope);
+extern void rc_owner_abort(void);
+extern void rc_capture(RcCapture *capture, MemoryContext cxt, const char *query,
+					   int nargs, const Oid *types, const Datum *values, const bool *nulls);
 
 #endif							/* RECONCILE_H */

@@ -64,24 +64,29 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                 WHERE p.pronamespace = 'reconcile'::regnamespace
                   AND obj_description(p.oid, 'pg_proc') LIKE 'Internal%'
                   AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
-              ARRAY['reconcile.caller()', 'reconcile.can_see(text,name)', 'reconcile.registered(text,boolean)',
+              ARRAY['reconcile.caller()', 'reconcile.narrowed(regclass,name)', 'reconcile.readable(boolean,name)',
+                    'reconcile.registered(text,name)', 'reconcile.register(text,regclass,regclass,reconcile.rule,jsonb,name)',
+                    'reconcile.unregister(text)', 'reconcile.row_hash(text,text)', 'reconcile.item_hash(text,text,text)',
                     'reconcile.create_in(text,text,regclass,regclass,reconcile.rule,jsonb)',
                     'reconcile.resolve_column(regclass,text,text,jsonb,boolean)',
                     'reconcile.raw_key(regclass,regclass,jsonb)', 'reconcile.side_sql(regclass,boolean,jsonb,boolean)',
-                    'reconcile.open_side_sql(regclass,boolean,jsonb,text,boolean)', 'reconcile.rule_sql(reconcile.rule)',
-                    'reconcile.matching_sql(regclass,regclass,jsonb,reconcile.rule,text)',
-                    'reconcile.require_pg_cron()', 'reconcile.forget(text)'],
+                    'reconcile.source_sql(regclass,boolean,jsonb,boolean,bigint,boolean)', 'reconcile.rule_sql(reconcile.rule)',
+                    'reconcile.matching_sql(reconcile.reconciliations,date,boolean)',
+                    'reconcile.define_views(reconcile.reconciliations,boolean)', 'reconcile.require_pg_cron()'],
               'the internal functions PUBLIC may execute are those that run with the caller''s rights or in policies');
 SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                 WHERE p.pronamespace = 'reconcile'::regnamespace
                   AND obj_description(p.oid, 'pg_proc') LIKE 'Internal%'
                   AND NOT has_function_privilege('public', p.oid, 'EXECUTE')$$,
               ARRAY['reconcile.match_agg_transfn(internal,boolean,text,numeric,date,text,text,reconcile.rule)',
+                    'reconcile.match_agg_transfn(internal,boolean,text,numeric,date,text,text,reconcile.rule,text)',
                     'reconcile.match_agg_combinefn(internal,internal)', 'reconcile.match_agg_serialfn(internal)',
                     'reconcile.match_agg_deserialfn(bytea,internal)', 'reconcile.match_agg_finalfn(internal)',
-                    'reconcile.match_detail_agg_finalfn(internal)', 'reconcile.audit(text,text,bigint,jsonb)',
+                    'reconcile.match_detail_agg_finalfn(internal)', 'reconcile.audit(bigint,text,text,bigint,jsonb,name)',
                     'reconcile.audit_log_refuse()', 'reconcile.item_for_update(bigint)',
-                    'reconcile.row_key(reconcile.reconciliations,boolean,text)'],
+                    'reconcile.lock_registration(bigint,boolean)', 'reconcile.run_query(bigint,date)',
+                    'reconcile.captured()', 'reconcile.record_run(bigint,date,timestamp with time zone,name,bigint)',
+                    'reconcile.manual_query(bigint)', 'reconcile.record_manual(bigint,text[],text[],text,name,text)'],
               'every other internal function is revoked from PUBLIC');
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
            WHERE p.pronamespace = 'reconcile'::regnamespace

@@ -1,7 +1,7 @@
 -- Runs, history and follow-up (SPEC section 5), in one transaction.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT plan(54);
+SELECT plan(55);
 
 CREATE TABLE public.run_l (id text, amount numeric(12,2), tx_date date, ref text, key text);
 CREATE TABLE public.run_s (id text, amount numeric(12,2), tx_date date, ref text, key text);
@@ -82,17 +82,17 @@ GRANT SELECT ON public.run_l, public.run_s TO rc_maker, rc_checker;
 GRANT USAGE ON SCHEMA public TO rc_maker, rc_checker, rc_outsider;
 CREATE TEMP TABLE ids AS SELECT item_id, coalesce(ledger_id, statement_id) AS row_id FROM reconcile.items WHERE name = 'rr' AND status = 'open';
 GRANT SELECT ON ids TO PUBLIC;
-SET ROLE rc_maker;
+SET SESSION AUTHORIZATION rc_maker;
 SELECT lives_ok($$SELECT reconcile.assign((SELECT item_id FROM ids WHERE row_id = 'S9'), 'rc_maker')$$, 'assign');
 SELECT lives_ok($$SELECT reconcile.resolve((SELECT item_id FROM ids WHERE row_id = 'S9'), 'booked as bank charges', 'November fee')$$, 'resolve');
 SELECT throws_ok($$SELECT reconcile.approve((SELECT item_id FROM ids WHERE row_id = 'S9'))$$, '42501', NULL,
                  'maker-checker: the maker cannot approve');
 SELECT throws_ok($$SELECT reconcile.resolve((SELECT item_id FROM ids WHERE row_id = 'S9'), 'again')$$, '55000', NULL,
                  'a resolved item cannot be resolved again');
-RESET ROLE;
-SET ROLE rc_checker;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION rc_checker;
 SELECT lives_ok($$SELECT reconcile.approve((SELECT item_id FROM ids WHERE row_id = 'S9'))$$, 'a second person approves');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT is((SELECT concat_ws('|', status, assignee, resolution, resolved_by, approved_by) FROM reconcile.items
            WHERE item_id = (SELECT item_id FROM ids WHERE row_id = 'S9')),
           'approved|rc_maker|booked as bank charges|rc_maker|rc_checker', 'the item records maker and checker');
@@ -107,8 +107,9 @@ SELECT is((SELECT category::text FROM reconcile.cleared WHERE name = 'rr' AND id
 SELECT is((SELECT status FROM reconcile.items WHERE name = 'rr' AND ledger_id = 'L3'), 'cleared', 'their items are cleared');
 SELECT lives_ok($$SELECT reconcile.run('rr', '2026-11-13')$$, 'run 4');
 SELECT ok(pg_temp.proof_balances((SELECT max(run_id) FROM reconcile.runs WHERE name = 'rr')), 'run 4: the proof adds up');
-SELECT is((SELECT count(*) FROM reconcile.results WHERE run_id = (SELECT max(run_id) FROM reconcile.runs)
-           AND (ledger_id = 'L3' OR statement_id = 'S9')), 0::bigint, 'later runs leave manual matches alone');
+SELECT results_eq($$SELECT ledger_id, statement_id, category::text FROM reconcile.results
+                    WHERE run_id = (SELECT max(run_id) FROM reconcile.runs) AND (ledger_id = 'L3' OR statement_id = 'S9')$$,
+                  $$VALUES ('L3', 'S9', 'manual')$$, 'the next run reports the manual match, once, as manual');
 SELECT throws_ok($$SELECT reconcile.manual_match('rr', ARRAY['L3'], ARRAY['S4'], 'x')$$, '55000', NULL, 'a matched row cannot be matched by hand again');
 SELECT lives_ok($$SELECT reconcile.unmatch('rr', 'L3')$$, 'unmatch');
 SELECT is((SELECT count(*) FROM reconcile.cleared WHERE name = 'rr' AND id IN ('L3', 'S9')), 0::bigint, 'unmatch releases both sides');
@@ -116,12 +117,13 @@ SELECT throws_ok($$SELECT reconcile.unmatch('rr', 'L3')$$, '42704', NULL, 'unmat
 
 -- the audit log has every run and action, and cannot be changed
 SELECT set_eq($$SELECT DISTINCT action FROM reconcile.audit_log WHERE name = 'rr'$$,
-              ARRAY['run', 'assign', 'resolve', 'approve', 'reopen', 'manual_match', 'unmatch'], 'audit_log records runs and actions');
+              ARRAY['create', 'run', 'assign', 'resolve', 'approve', 'reopen', 'manual_match', 'unmatch'],
+              'audit_log records the creation, runs and actions');
 SELECT is((SELECT count(*) FROM reconcile.audit_log WHERE name = 'rr' AND action = 'run'),
           (SELECT count(*) FROM reconcile.runs WHERE name = 'rr'), 'one audit entry per run');
 SELECT is((SELECT string_agg(concat_ws('|', session_role, acting_role), ',') FROM reconcile.audit_log
            WHERE name = 'rr' AND action = 'approve'),
-          session_user || '|rc_checker', 'audit_log records session_user and the role acted as');
+          'rc_checker|rc_checker', 'audit_log records session_user and the role acted as');
 SELECT throws_ok($$UPDATE reconcile.audit_log SET action = 'x'$$, '42501', NULL, 'UPDATE of audit_log is refused');
 SELECT throws_ok($$DELETE FROM reconcile.audit_log$$, '42501', NULL, 'DELETE from audit_log is refused');
 SELECT throws_ok($$TRUNCATE reconcile.audit_log$$, '42501', NULL, 'TRUNCATE of audit_log is refused');
@@ -162,14 +164,15 @@ SELECT throws_ok($$SELECT reconcile.run('rr')$$, '42501', NULL, 'a hostile searc
 RESET search_path;
 RESET ROLE;
 
--- drop releases what the reconciliation cleared; its history stays
+-- drop: the history stays with the registration it was made for; a new one of that name starts afresh
+CREATE TEMP TABLE old_reg AS SELECT id FROM reconcile.reconciliations WHERE name = 'rr';
 SELECT lives_ok($$SELECT reconcile.drop('rr')$$, 'drop a reconciliation that has runs');
-SELECT is((SELECT count(*) FROM reconcile.cleared WHERE name = 'rr')
-          + (SELECT count(*) FROM reconcile.items WHERE name = 'rr' AND status <> 'cleared'), 0::bigint,
-          'its cleared rows are released and its items closed');
-SELECT ok((SELECT count(*) FROM reconcile.runs WHERE name = 'rr') > 0
-          AND EXISTS (SELECT FROM reconcile.audit_log WHERE name = 'rr' AND action = 'drop'),
-          'its runs stay, and the drop is in audit_log');
-
+SELECT ok((SELECT count(*) FROM reconcile.runs WHERE recon_id = (SELECT id FROM old_reg)) > 0
+          AND EXISTS (SELECT FROM reconcile.audit_log WHERE recon_id = (SELECT id FROM old_reg) AND action = 'drop'),
+          'its runs stay, with its registration, and the drop is in audit_log');
+SELECT reconcile.create('rr', 'public.run_l', 'public.run_s', reconcile.rule(abs_tol => 0.01));
+SELECT lives_ok($$SELECT reconcile.run('rr', '2026-11-20')$$, 'a new rr runs');
+SELECT is((SELECT ledger_rows FROM reconcile.runs WHERE name = 'rr' ORDER BY run_id DESC LIMIT 1), 5::bigint,
+          'and matches every ledger row again: what the old rr cleared is not the new one''s');
 SELECT * FROM finish();
 ROLLBACK;

@@ -13,6 +13,15 @@ COMMENT ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric
 'Internal: transition function of reconcile.match_agg and reconcile.match_detail_agg: collects one row';
 REVOKE ALL ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule) FROM PUBLIC;
 
+CREATE FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text,
+                                            reconcile.rule, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rc_match_agg_transfn'
+LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule, text) IS
+'Internal: transition function of the views'' and runs'' reconcile.match_detail_agg: collects one row, with the match tag of a row matched by hand';
+REVOKE ALL ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule, text) FROM PUBLIC;
+
 CREATE FUNCTION reconcile.match_agg_combinefn(internal, internal)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'rc_match_agg_combinefn'
@@ -86,3 +95,21 @@ CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount n
 );
 COMMENT ON AGGREGATE reconcile.match_detail_agg(boolean, text, numeric, date, text, text, reconcile.rule) IS
 'reconcile.match_agg returning reconcile.match_detail (with both rows'' amounts and dates); used by the views of reconcile.create';
+
+-- The views and runs of reconcile.create hand the aggregate, with each row matched by hand, the
+-- tag it shares with the rows matched with it (reconcile.cleared.match_tag): such rows are
+-- reported as matched (manual) and take part in no pass.
+CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount numeric,
+                                            tx_date date, ref text, batch text,
+                                            rule reconcile.rule, manual text) (
+    SFUNC = reconcile.match_agg_transfn,
+    STYPE = internal,
+    FINALFUNC = reconcile.match_detail_agg_finalfn,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = reconcile.match_agg_combinefn,
+    SERIALFUNC = reconcile.match_agg_serialfn,
+    DESERIALFUNC = reconcile.match_agg_deserialfn,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE reconcile.match_detail_agg(boolean, text, numeric, date, text, text, reconcile.rule, text) IS
+'reconcile.match_detail_agg with the match tag of each row matched by hand (NULL for the others): those rows come back as manual, in pairs or groups as they were matched; used by the views and runs of reconcile.create';

@@ -82,21 +82,33 @@ $$;
 COMMENT ON FUNCTION reconcile.side_sql(regclass, boolean, jsonb, boolean) IS
 'Internal to reconcile.matching_sql: the SELECT of one source in canonical columns (key first, as Citus needs; as stored when raw_key)';
 
--- The SELECT of one source's rows not yet cleared, in canonical columns (Citus refuses a
--- correlated NOT EXISTS on a local table; it plans this LEFT JOIN's subquery on its own).
-CREATE FUNCTION reconcile.open_side_sql(rel regclass, is_ledger boolean, cols jsonb, name text, raw_key boolean)
+-- The SELECT of one source, each row with the match tag of a manual match it belongs to (NULL for
+-- the others).  For the views: every row, the manual ones tagged.  For a run (for_run): the rows
+-- no earlier run of the reconciliation cleared, and the manual ones no run has reported yet,
+-- tagged.  The cleared rows are read through a subquery that Citus sends to the workers as an
+-- intermediate result (it refuses a correlated NOT EXISTS on a local table); the key is compared
+-- with IS NOT DISTINCT FROM, so that NULL and '' are two keys and the hash join hashes the id alone.
+CREATE FUNCTION reconcile.source_sql(rel regclass, is_ledger boolean, cols jsonb, raw_key boolean,
+                                     recon_id bigint, for_run boolean)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.format(
-        'SELECT src.* FROM (%s) src LEFT JOIN (SELECT c.key, c.id FROM reconcile.cleared c '
-        'WHERE c.name = %L AND c.is_ledger = %s) c ON c.id = src.id '
-        'AND c.key IS NOT DISTINCT FROM COALESCE((src.key)::text, '''') WHERE c.id IS NULL',
-        reconcile.side_sql(rel, is_ledger, cols, raw_key), name, CASE WHEN is_ledger THEN 'true' ELSE 'false' END)
+        'SELECT src.*, c.match_tag AS manual FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag, '
+        'c.category, c.run_id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
+        'AND c.is_ledger OPERATOR(pg_catalog.=) %s%s) c ON c.id OPERATOR(pg_catalog.=) src.id '
+        'AND c.key IS NOT DISTINCT FROM (src.key)::text%s',
+        reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
+        CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
+        CASE WHEN for_run THEN ''
+             ELSE ' AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category' END,
+        CASE WHEN for_run THEN ' WHERE c.id IS NULL OR (c.category OPERATOR(pg_catalog.=) '
+                               '''manual''::reconcile.category AND c.run_id IS NULL)'
+             ELSE '' END)
 $$;
-COMMENT ON FUNCTION reconcile.open_side_sql(regclass, boolean, jsonb, text, boolean) IS
-'Internal to reconcile.matching_sql: the SELECT of one source''s rows that no earlier run of reconciliation name cleared (an anti-join Citus can push down)';
+COMMENT ON FUNCTION reconcile.source_sql(regclass, boolean, jsonb, boolean, bigint, boolean) IS
+'Internal to reconcile.matching_sql: the SELECT of one source with the match tag of its manual rows; for a run, only the rows no earlier run cleared and the manual ones not yet reported';
 
 -- The rule as SQL text, for the matching query: formatted here and nowhere else.
 CREATE FUNCTION reconcile.rule_sql(r reconcile.rule)
@@ -111,15 +123,14 @@ COMMENT ON FUNCTION reconcile.rule_sql(reconcile.rule) IS
 'Internal to reconcile.matching_sql: a rule as the SQL expression that rebuilds it';
 
 -- The query that matches a reconciliation, for its views and for its runs alike: both sources in
--- canonical columns (with open_of, only the rows that no earlier run of that reconciliation
--- cleared), matched per key by match_detail_agg, one row per result with the columns of
--- <name>_matches.  Written so that Citus can push the matching down to the shards when the
--- sources are distributed by the key and co-located: the key is grouped on as stored where that
--- is safe (raw_key), the anti-join against reconcile.cleared is a LEFT JOIN to a subquery (sent to
--- the workers as an intermediate result), and the result array is unnested in the SELECT list (a
+-- canonical columns (for a run, only the rows no earlier run cleared), the rows matched by hand
+-- tagged, matched per key by match_detail_agg, one row per result with the columns of
+-- <name>_matches.  A run's as_of replaces the rule's.  Written so that Citus can push the matching
+-- down to the shards when the sources are distributed by the key and co-located: the key is grouped
+-- on as stored where that is safe (raw_key), the cleared rows come from a subquery (sent to the
+-- workers as an intermediate result), and the result array is unnested in the SELECT list (a
 -- LATERAL join over a subquery that reads an intermediate result cannot be pushed down).
-CREATE FUNCTION reconcile.matching_sql(ledger regclass, statement regclass, cols jsonb,
-                                       rule reconcile.rule, open_of text DEFAULT NULL)
+CREATE FUNCTION reconcile.matching_sql(reg reconcile.reconciliations, as_of date, for_run boolean)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -128,16 +139,58 @@ AS $$
         'SELECT (s.key)::text AS key, (s.m).* '
         'FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m '
         'FROM (SELECT u.key, reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, '
-        'u.batch, %s) AS ms FROM (%s UNION ALL %s) u GROUP BY u.key) g) s',
-        reconcile.rule_sql(rule),
-        CASE WHEN open_of IS NULL THEN reconcile.side_sql(ledger, true, cols -> 'ledger', k.raw)
-             ELSE reconcile.open_side_sql(ledger, true, cols -> 'ledger', open_of, k.raw) END,
-        CASE WHEN open_of IS NULL THEN reconcile.side_sql(statement, false, cols -> 'statement', k.raw)
-             ELSE reconcile.open_side_sql(statement, false, cols -> 'statement', open_of, k.raw) END)
-    FROM (SELECT reconcile.raw_key(ledger, statement, cols) AS raw) k
+        'u.batch, %s, u.manual) AS ms FROM (%s UNION ALL %s) u GROUP BY u.key) g) s',
+        reconcile.rule_sql(CASE WHEN for_run
+                                THEN ROW((reg.rule).abs_tol, (reg.rule).rel_tol, (reg.rule).days_before,
+                                         (reg.rule).days_after, (reg.rule).use_ref, as_of)::reconcile.rule
+                                ELSE reg.rule END),
+        reconcile.source_sql(reg.ledger, true, reg.columns -> 'ledger', k.raw, reg.id, for_run),
+        reconcile.source_sql(reg.statement, false, reg.columns -> 'statement', k.raw, reg.id, for_run))
+    FROM (SELECT reconcile.raw_key(reg.ledger, reg.statement, reg.columns) AS raw) k
 $$;
-COMMENT ON FUNCTION reconcile.matching_sql(regclass, regclass, jsonb, reconcile.rule, text) IS
-'Internal to reconcile.create and reconcile.run: the query that matches a reconciliation''s sources per key with a rule (with open_of, only the rows no earlier run of that reconciliation cleared); Citus pushes it down';
+COMMENT ON FUNCTION reconcile.matching_sql(reconcile.reconciliations, date, boolean) IS
+'Internal to reconcile.create and reconcile.run: the query that matches a reconciliation''s sources per key (for a run, as of a date, only the rows no earlier run cleared); Citus pushes it down';
+
+-- The three views of a registration, created (or, with replace, replaced) as the calling role.
+CREATE FUNCTION reconcile.define_views(reg reconcile.reconciliations, replace boolean)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    how  text := CASE WHEN replace THEN 'CREATE OR REPLACE VIEW' ELSE 'CREATE VIEW' END;
+    nsp  name := reg.view_schema;
+    name text := reg.name;
+BEGIN
+    EXECUTE pg_catalog.format('%s %I.%I WITH (security_invoker = true) AS %s',
+                              how, nsp, name || '_matches', reconcile.matching_sql(reg, NULL, false));
+    EXECUTE pg_catalog.format(
+        '%s %I.%I WITH (security_invoker = true) AS SELECT * FROM %I.%I '
+        'WHERE reconcile.is_discrepancy(category)',
+        how, nsp, name || '_discrepancies', nsp, name || '_matches');
+    EXECUTE pg_catalog.format(
+        '%s %I.%I WITH (security_invoker = true) AS '
+        'SELECT key, category, pg_catalog.sum(n)::bigint AS rows, pg_catalog.sum(la) AS ledger_amount, '
+        'pg_catalog.sum(sa) AS statement_amount, pg_catalog.sum(ad) AS amount_diff '
+        'FROM (SELECT key, category, group_id, pg_catalog.count(*) AS n, '
+        'CASE WHEN category OPERATOR(pg_catalog.=) ''one_to_many'' THEN pg_catalog.max(ledger_amount) '
+        'ELSE pg_catalog.sum(ledger_amount) END AS la, '
+        'CASE WHEN category OPERATOR(pg_catalog.=) ''many_to_one'' THEN pg_catalog.max(statement_amount) '
+        'ELSE pg_catalog.sum(statement_amount) END AS sa, '
+        'pg_catalog.sum(amount_diff) AS ad FROM %I.%I GROUP BY key, category, group_id) x '
+        'GROUP BY key, category',
+        how, nsp, name || '_summary', nsp, name || '_matches');
+
+    EXECUTE pg_catalog.format('COMMENT ON VIEW %I.%I IS %L', nsp, name || '_matches',
+        pg_catalog.format('Reconciliation %s: every row of %s and %s with its category (reconcile.create)', name, reg.ledger, reg.statement));
+    EXECUTE pg_catalog.format('COMMENT ON VIEW %I.%I IS %L', nsp, name || '_discrepancies',
+        pg_catalog.format('Reconciliation %s: the rows of %s_matches that need follow-up (not matched, matched_within_tolerance, many_to_one, one_to_many or manual)', name, name));
+    EXECUTE pg_catalog.format('COMMENT ON VIEW %I.%I IS %L', nsp, name || '_summary',
+        pg_catalog.format('Reconciliation %s: rows, ledger and statement amounts and difference per key and category (each statement row of a many_to_one group and ledger row of a one_to_many group counted once)', name));
+END
+$$;
+COMMENT ON FUNCTION reconcile.define_views(reconcile.reconciliations, boolean) IS
+'Internal to reconcile.create (and the update to 0.4.0): creates or replaces the three views of a registration, as the calling role';
 
 CREATE FUNCTION reconcile.create_in(nsp text, name text, ledger regclass, statement regclass,
                                     rule reconcile.rule, columns jsonb)
@@ -153,6 +206,7 @@ DECLARE
     sidecols  jsonb;
     rel       regclass;
     col       text;
+    rid       bigint;
 BEGIN
     IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]{0,40}$' THEN
         RAISE EXCEPTION 'invalid reconciliation name "%"', name
@@ -223,34 +277,9 @@ BEGIN
                                              CASE WHEN resolved -> 'ledger' ? 'key' THEN 'ledger' ELSE 'statement' END);
     END IF;
 
-    EXECUTE pg_catalog.format('CREATE VIEW %I.%I WITH (security_invoker = true) AS %s',
-                              nsp, name || '_matches', reconcile.matching_sql(ledger, statement, resolved, r));
-    EXECUTE pg_catalog.format(
-        'CREATE VIEW %I.%I WITH (security_invoker = true) AS SELECT * FROM %I.%I '
-        'WHERE reconcile.is_discrepancy(category)',
-        nsp, name || '_discrepancies', nsp, name || '_matches');
-    EXECUTE pg_catalog.format(
-        'CREATE VIEW %I.%I WITH (security_invoker = true) AS '
-        'SELECT key, category, pg_catalog.sum(n)::bigint AS rows, pg_catalog.sum(la) AS ledger_amount, '
-        'pg_catalog.sum(sa) AS statement_amount, pg_catalog.sum(ad) AS amount_diff '
-        'FROM (SELECT key, category, group_id, pg_catalog.count(*) AS n, '
-        'CASE WHEN category OPERATOR(pg_catalog.=) ''one_to_many'' THEN pg_catalog.max(ledger_amount) '
-        'ELSE pg_catalog.sum(ledger_amount) END AS la, '
-        'CASE WHEN category OPERATOR(pg_catalog.=) ''many_to_one'' THEN pg_catalog.max(statement_amount) '
-        'ELSE pg_catalog.sum(statement_amount) END AS sa, '
-        'pg_catalog.sum(amount_diff) AS ad FROM %I.%I GROUP BY key, category, group_id) x '
-        'GROUP BY key, category',
-        nsp, name || '_summary', nsp, name || '_matches');
-
-    EXECUTE pg_catalog.format('COMMENT ON VIEW %I.%I IS %L', nsp, name || '_matches',
-        pg_catalog.format('Reconciliation %s: every row of %s and %s with its category (reconcile.create)', name, ledger, statement));
-    EXECUTE pg_catalog.format('COMMENT ON VIEW %I.%I IS %L', nsp, name || '_discrepancies',
-        pg_catalog.format('Reconciliation %s: the rows of %s_matches that need follow-up (not matched, matched_within_tolerance, many_to_one, one_to_many or manual)', name, name));
-    EXECUTE pg_catalog.format('COMMENT ON VIEW %I.%I IS %L', nsp, name || '_summary',
-        pg_catalog.format('Reconciliation %s: rows, ledger and statement amounts and difference per key and category (each statement row of a many_to_one group and ledger row of a one_to_many group counted once)', name));
-
-    INSERT INTO reconcile.reconciliations (name, ledger, statement, rule, columns, view_schema)
-    VALUES (create_in.name, ledger, statement, r, resolved, nsp);
+    -- the registry is the extension's; the views are the caller's
+    rid := reconcile.register(name, ledger, statement, r, resolved, nsp);
+    PERFORM reconcile.define_views(reg, false) FROM reconcile.reconciliations reg WHERE reg.id = rid;
 END
 $$;
 COMMENT ON FUNCTION reconcile.create_in(text, text, regclass, regclass, reconcile.rule, jsonb) IS
@@ -272,50 +301,44 @@ $$;
 COMMENT ON FUNCTION reconcile."create"(text, regclass, regclass, reconcile.rule, jsonb) IS
 'Registers a reconciliation and creates the security_invoker views <name>_matches, <name>_discrepancies and <name>_summary in the current schema; columns maps canonical names (id, amount, tx_date, ref, batch, key) to column names per side';
 
--- Releases the rows a reconciliation cleared and closes its items, so that one created again
--- under the same name starts afresh; the runs, results and audit_log stay for the auditor.
-CREATE FUNCTION reconcile.forget(name text)
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM reconcile.reconciliations r WHERE r.name = forget.name
-                   AND pg_catalog.pg_has_role(reconcile.caller(), r.owner, 'MEMBER')) THEN
-        RAISE EXCEPTION 'permission denied to drop reconciliation "%"', name
-            USING ERRCODE = '42501', HINT = 'Only its owner can drop it.';
-    END IF;
-    DELETE FROM reconcile.cleared c WHERE c.name = forget.name;
-    UPDATE reconcile.items i SET status = 'cleared' WHERE i.name = forget.name AND i.status <> 'cleared';
-    PERFORM reconcile.audit('drop', name, NULL, '{}');
-END
-$$;
-COMMENT ON FUNCTION reconcile.forget(text) IS
-'Internal to reconcile.drop: releases the rows a reconciliation cleared and closes its items; its runs, results and audit_log stay';
-
+-- Drop a reconciliation: unregister it (its owner only; after any run that holds it), then drop
+-- its views and its pg_cron job as the calling role.  Its runs, results, items and audit entries
+-- stay with the registration they were made for, out of sight of a reconciliation created again
+-- under the same name, readable by superusers.
 CREATE FUNCTION reconcile."drop"(name text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    reg reconcile.reconciliations;
+    reg reconcile.reconciliations := reconcile.unregister(name);
 BEGIN
-    SELECT * INTO reg FROM reconcile.reconciliations c WHERE c.name = "drop".name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'reconciliation "%" does not exist', name USING ERRCODE = '42704';
-    END IF;
-    PERFORM reconcile.forget(name);
     EXECUTE pg_catalog.format('DROP VIEW IF EXISTS %I.%I, %I.%I, %I.%I',
                               reg.view_schema, name || '_summary',
                               reg.view_schema, name || '_discrepancies',
                               reg.view_schema, name || '_matches');
-    DELETE FROM reconcile.reconciliations c WHERE c.name = "drop".name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'permission denied to drop reconciliation "%"', name
-            USING ERRCODE = '42501', HINT = 'Only its owner can drop it.';
+    IF EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron')
+       AND pg_catalog.has_schema_privilege('cron', 'USAGE') THEN
+        EXECUTE 'SELECT cron.unschedule(j.jobid) FROM cron.job j WHERE j.jobname = $1'
+            USING 'reconcile:' || name;
     END IF;
 END
 $$;
 COMMENT ON FUNCTION reconcile."drop"(text) IS
-'Drops the three views of a reconciliation and its registration, releases the rows it cleared and closes its items (42704 when unknown); its runs, results and audit_log stay';
+'Drops a reconciliation: its registration (42704 when unknown, 42501 for anyone but its owner), its three views and its pg_cron job; its runs, results, items and audit entries stay with the registration they were made for, readable by superusers';
+
+-- Views made by an earlier version keep their query after ALTER EXTENSION reconcile UPDATE (an
+-- update cannot replace objects it does not own); their owner brings them up to date.
+CREATE FUNCTION reconcile.refresh_views(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    reg reconcile.reconciliations := reconcile.registered(name, current_user);
+BEGIN
+    PERFORM reconcile.define_views(reg, true);
+END
+$$;
+COMMENT ON FUNCTION reconcile.refresh_views(text) IS
+'Replaces the three views of a reconciliation with the current version''s (after an update: 0.4.0''s show manual matches), as the calling role, who must own them';

@@ -1,6 +1,38 @@
 /* 60_runs.sql: reconcile.run and what it records: runs, results, cleared rows, the audit log */
 
 ----------------------------------------------------------------------------
+-- Internal: identities that unique indexes can hold
+----------------------------------------------------------------------------
+
+-- A btree entry holds at most about 2.7 kB, and an id may be a megabyte: unique indexes on source
+-- rows are on the SHA-256 of what identifies them, with NULL and '' keys apart.
+CREATE FUNCTION reconcile.row_hash(key text, id text)
+RETURNS bytea
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.sha256(pg_catalog.convert_to(
+        CASE WHEN key IS NULL THEN 'n' ELSE 'k' || pg_catalog.length(key) || ':' || key END
+        || ':' || COALESCE(id, ''), 'UTF8'))
+$$;
+COMMENT ON FUNCTION reconcile.row_hash(text, text) IS
+'Internal: the identity of a source row within its side (key, NULL apart from '''', and id), as a SHA-256 a unique index can hold';
+
+CREATE FUNCTION reconcile.item_hash(key text, ledger_id text, statement_id text)
+RETURNS bytea
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.sha256(pg_catalog.convert_to(
+        CASE WHEN key IS NULL THEN 'n' ELSE 'k' || pg_catalog.length(key) || ':' || key END
+        || CASE WHEN ledger_id IS NULL THEN 'n' ELSE 'l' || pg_catalog.length(ledger_id) || ':' || ledger_id END
+        || CASE WHEN statement_id IS NULL THEN 'n' ELSE 's' || pg_catalog.length(statement_id) || ':' || statement_id END,
+        'UTF8'))
+$$;
+COMMENT ON FUNCTION reconcile.item_hash(text, text, text) IS
+'Internal: the identity of an item (key, ledger row, statement row), as a SHA-256 a unique index can hold';
+
+----------------------------------------------------------------------------
 -- Tables
 ----------------------------------------------------------------------------
 
@@ -13,9 +45,11 @@ CREATE TABLE reconcile.runs (
     run_by         name NOT NULL,
     ledger_rows    bigint NOT NULL DEFAULT 0,
     statement_rows bigint NOT NULL DEFAULT 0,
-    counts         jsonb NOT NULL DEFAULT '{}'
+    counts         jsonb NOT NULL DEFAULT '{}',
+    recon_id       bigint
 );
 CREATE INDEX ON reconcile.runs (name, run_id);
+CREATE INDEX ON reconcile.runs (recon_id, run_id);
 COMMENT ON TABLE reconcile.runs IS 'One row per reconcile.run: when, by whom, as of which date, how many rows and how many per category';
 COMMENT ON COLUMN reconcile.runs.run_id IS 'Run id, returned by reconcile.run';
 COMMENT ON COLUMN reconcile.runs.name IS 'Reconciliation';
@@ -26,9 +60,10 @@ COMMENT ON COLUMN reconcile.runs.run_by IS 'Role that ran it';
 COMMENT ON COLUMN reconcile.runs.ledger_rows IS 'Ledger rows the run matched (those not cleared by earlier runs)';
 COMMENT ON COLUMN reconcile.runs.statement_rows IS 'Statement rows the run matched (those not cleared by earlier runs)';
 COMMENT ON COLUMN reconcile.runs.counts IS 'Result rows per category, {"matched": 120, ...}';
+COMMENT ON COLUMN reconcile.runs.recon_id IS 'The registration the run was made for (reconciliations.id); NULL for history from before 0.4.0 that belonged to a dropped reconciliation';
 
 CREATE TABLE reconcile.results (
-    run_id           bigint NOT NULL REFERENCES reconcile.runs ON DELETE CASCADE,
+    run_id           bigint NOT NULL,
     name             text NOT NULL,
     key              text,
     ledger_id        text,
@@ -42,7 +77,8 @@ CREATE TABLE reconcile.results (
     ledger_amount    numeric,
     statement_amount numeric,
     ledger_date      date,
-    statement_date   date
+    statement_date   date,
+    recon_id         bigint
 );
 CREATE INDEX ON reconcile.results (run_id);
 COMMENT ON TABLE reconcile.results IS 'What each run found: the columns of <name>_matches for the rows the run matched';
@@ -61,21 +97,24 @@ COMMENT ON COLUMN reconcile.results.ledger_amount IS 'Amount of the ledger row';
 COMMENT ON COLUMN reconcile.results.statement_amount IS 'Amount of the statement row';
 COMMENT ON COLUMN reconcile.results.ledger_date IS 'Date of the ledger row';
 COMMENT ON COLUMN reconcile.results.statement_date IS 'Date of the statement row';
+COMMENT ON COLUMN reconcile.results.recon_id IS 'The registration the run was made for';
 
 -- Rows a run matched (or a user matched by hand): later runs leave them alone.
 CREATE TABLE reconcile.cleared (
     name      text NOT NULL,
     is_ledger boolean NOT NULL,
-    key       text NOT NULL,            -- '' when the reconciliation has no key
+    key       text,                     -- NULL when the reconciliation has no key, or the row none
     id        text NOT NULL,
     category  reconcile.category NOT NULL,
-    run_id    bigint,                   -- NULL for a manual match
+    run_id    bigint,                   -- a manual match: the run that reported it, NULL until then
     match_tag text NOT NULL,            -- shared by the rows matched together
-    PRIMARY KEY (name, is_ledger, key, id)
+    recon_id  bigint
 );
-CREATE INDEX ON reconcile.cleared (name, match_tag);
+CREATE UNIQUE INDEX cleared_identity ON reconcile.cleared (recon_id, is_ledger, reconcile.row_hash(key, id));
+CREATE INDEX ON reconcile.cleared (recon_id, match_tag);
 COMMENT ON TABLE reconcile.cleared IS 'Rows cleared by a run (matched, matched_within_tolerance, many_to_one, one_to_many) or by reconcile.manual_match; later runs do not match them again';
 COMMENT ON COLUMN reconcile.cleared.match_tag IS 'The rows matched together share it; reconcile.unmatch releases them together';
+COMMENT ON COLUMN reconcile.cleared.recon_id IS 'The registration the rows were cleared for';
 
 CREATE TABLE reconcile.audit_log (
     audit_id     bigserial PRIMARY KEY,
@@ -85,15 +124,17 @@ CREATE TABLE reconcile.audit_log (
     action       text NOT NULL,
     name         text NOT NULL,
     item_id      bigint,
-    details      jsonb NOT NULL DEFAULT '{}'
+    details      jsonb NOT NULL DEFAULT '{}',
+    recon_id     bigint
 );
 CREATE INDEX ON reconcile.audit_log (name, at);
 COMMENT ON TABLE reconcile.audit_log IS 'Every run and every manual action, append-only: UPDATE, DELETE and TRUNCATE are refused';
 COMMENT ON COLUMN reconcile.audit_log.at IS 'When';
 COMMENT ON COLUMN reconcile.audit_log.session_role IS 'session_user of the actor';
 COMMENT ON COLUMN reconcile.audit_log.acting_role IS 'current_user of the actor (the role it acted as)';
-COMMENT ON COLUMN reconcile.audit_log.action IS 'run, assign, resolve, approve, reopen, manual_match or unmatch';
+COMMENT ON COLUMN reconcile.audit_log.action IS 'create, drop, run, assign, resolve, approve, reopen, manual_match or unmatch';
 COMMENT ON COLUMN reconcile.audit_log.details IS 'What changed';
+COMMENT ON COLUMN reconcile.audit_log.recon_id IS 'The registration the action was on';
 
 CREATE FUNCTION reconcile.audit_log_refuse()
 RETURNS trigger
@@ -113,16 +154,27 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON reconcile.audit_
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON reconcile.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION reconcile.audit_log_refuse();
 
--- Visibility: only a role that may see both sources sees a reconciliation's rows.
--- Visibility: only a role that may see both sources sees a reconciliation's rows.
+-- Visibility: a role that may SELECT both sources of a registration sees its rows; one that row
+-- level security narrows on a source sees only what its own runs made (reconcile.readable).
+-- Nobody sees history whose registration is gone but roles that bypass row level security.
 ALTER TABLE reconcile.runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reconcile.results ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reconcile.audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reconcile.cleared ENABLE ROW LEVEL SECURITY;
-CREATE POLICY runs_visible ON reconcile.runs FOR SELECT USING (reconcile.can_see(name));
-CREATE POLICY results_visible ON reconcile.results FOR SELECT USING (reconcile.can_see(name));
-CREATE POLICY audit_visible ON reconcile.audit_log FOR SELECT USING (reconcile.can_see(name));
-CREATE POLICY cleared_visible ON reconcile.cleared FOR SELECT USING (reconcile.can_see(name));
+CREATE POLICY runs_visible ON reconcile.runs FOR SELECT
+    USING (recon_id IN (SELECT reconcile.readable(true))
+           OR (run_by = current_user AND recon_id IN (SELECT reconcile.readable(false))));
+CREATE POLICY results_visible ON reconcile.results FOR SELECT
+    USING (recon_id IN (SELECT reconcile.readable(true))
+           OR (recon_id IN (SELECT reconcile.readable(false))
+               AND run_id IN (SELECT u.run_id FROM reconcile.runs u WHERE u.run_by = current_user)));
+CREATE POLICY audit_visible ON reconcile.audit_log FOR SELECT
+    USING (recon_id IN (SELECT reconcile.readable(true))
+           OR (acting_role = current_user AND recon_id IN (SELECT reconcile.readable(false))));
+CREATE POLICY cleared_visible ON reconcile.cleared FOR SELECT
+    USING (recon_id IN (SELECT reconcile.readable(true))
+           OR (recon_id IN (SELECT reconcile.readable(false))
+               AND run_id IN (SELECT u.run_id FROM reconcile.runs u WHERE u.run_by = current_user)));
 GRANT SELECT ON reconcile.runs, reconcile.results, reconcile.audit_log, reconcile.cleared TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('reconcile.runs', '');
@@ -136,81 +188,191 @@ SELECT pg_catalog.pg_extension_config_dump('reconcile.audit_log_audit_id_seq', '
 -- Internal: the audit log's writer
 ----------------------------------------------------------------------------
 
-CREATE FUNCTION reconcile.audit(action text, name text, item_id bigint, details jsonb)
+CREATE FUNCTION reconcile.audit(recon_id bigint, action text, name text, item_id bigint, details jsonb,
+                                actor name DEFAULT NULL)
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO reconcile.audit_log (acting_role, action, name, item_id, details)
-    VALUES (reconcile.caller(), action, name, item_id, details)
+    INSERT INTO reconcile.audit_log (acting_role, action, name, item_id, details, recon_id)
+    VALUES (COALESCE(actor, reconcile.caller()), action, name, item_id, details, recon_id)
 $$;
-COMMENT ON FUNCTION reconcile.audit(text, text, bigint, jsonb) IS 'Internal: appends one audit_log entry for the caller';
-REVOKE ALL ON FUNCTION reconcile.audit(text, text, bigint, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION reconcile.audit(bigint, text, text, bigint, jsonb, name) IS
+'Internal: appends one audit_log entry, for the actor (by default the caller)';
+REVOKE ALL ON FUNCTION reconcile.audit(bigint, text, text, bigint, jsonb, name) FROM PUBLIC;
 
 ----------------------------------------------------------------------------
--- Runs
+-- Internal: a run's bookkeeping (src/run.c calls these as the tables' owner)
 ----------------------------------------------------------------------------
 
-CREATE FUNCTION reconcile.run(name text, as_of date DEFAULT current_date)
-RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER
+-- The query of a run, once its registration is locked (55P03 at once when another run holds it).
+CREATE FUNCTION reconcile.run_query(recon_id bigint, as_of date)
+RETURNS text
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET jit = off                           -- the work is in C; compiling the plan only costs
+AS $$
+BEGIN
+    PERFORM reconcile.lock_registration(recon_id, true);
+    RETURN (SELECT reconcile.matching_sql(r, as_of, true) FROM reconcile.reconciliations r
+            WHERE r.id = run_query.recon_id);
+END
+$$;
+COMMENT ON FUNCTION reconcile.run_query(bigint, date) IS
+'Internal to reconcile.run: locks the registration (55P03 at once while another run holds it) and returns the query of the run';
+REVOKE ALL ON FUNCTION reconcile.run_query(bigint, date) FROM PUBLIC;
+
+-- The rows a run or a manual match read with the caller's rights, to its bookkeeping only
+-- (src/trust.c); refused anywhere else.
+CREATE FUNCTION reconcile.captured()
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'rc_captured'
+LANGUAGE C;
+COMMENT ON FUNCTION reconcile.captured() IS
+'Internal: the rows reconcile.run or reconcile.manual_match read with the caller''s rights, to their own bookkeeping only (42501 anywhere else)';
+REVOKE ALL ON FUNCTION reconcile.captured() FROM PUBLIC;
+
+-- Record a run: its results (what reconcile.run read, from reconcile.captured()), the rows it
+-- cleared, the manual matches it reported, its items, its counts, the audit entry and the
+-- notification.  Items it finds again are updated; a resolved or approved one whose amounts,
+-- dates or category changed returns to open (audited); items it does not find again but whose
+-- rows it read are cleared when all those rows were matched, else superseded: an open one
+-- cleared, a resolved or approved one reopened (audited).  Items whose rows it did not read (out
+-- of the caller's sight, or gone from the sources) are left as they are.
+CREATE FUNCTION reconcile.record_run(recon_id bigint, as_of date, started_at timestamptz, run_by name,
+                                     read_rows bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    reg     reconcile.reconciliations := reconcile.registered(name, true);
-    r       reconcile.rule := reg.rule;
+    reg     reconcile.reconciliations;
     rid     bigint;
     cnt     jsonb;
     lrows   bigint;
     srows   bigint;
 BEGIN
-    IF as_of IS NULL THEN
-        RAISE EXCEPTION '"as_of" must not be null' USING ERRCODE = '22023';
-    END IF;
-    r.as_of := run.as_of;
-    INSERT INTO reconcile.runs (name, as_of, started_at, run_by)
-    VALUES (run.name, as_of, pg_catalog.clock_timestamp(), reconcile.caller())
+    SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = record_run.recon_id;
+    INSERT INTO reconcile.runs (name, as_of, started_at, run_by, recon_id)
+    VALUES (reg.name, record_run.as_of, record_run.started_at, record_run.run_by, reg.id)
     RETURNING run_id INTO rid;
 
-    -- match what no earlier run cleared; CREATE TABLE AS may use parallel workers for the
-    -- scans and the anti-joins against reconcile.cleared (INSERT ... SELECT may not)
-    EXECUTE 'CREATE TEMP TABLE reconcile_run_results ON COMMIT DROP AS '
-            || reconcile.matching_sql(reg.ledger, reg.statement, reg.columns, r, reg.name);
-    INSERT INTO reconcile.results SELECT rid, run.name, t.* FROM pg_temp.reconcile_run_results t;
-    DROP TABLE pg_temp.reconcile_run_results;
+    INSERT INTO reconcile.results (run_id, name, key, ledger_id, statement_id, category, amount_diff,
+                                   days_diff, score, group_id, note, ledger_amount, statement_amount,
+                                   ledger_date, statement_date, recon_id)
+    SELECT rid, reg.name, t.key, t.ledger_id, t.statement_id, t.category, t.amount_diff, t.days_diff,
+           t.score, t.group_id, t.note, t.ledger_amount, t.statement_amount, t.ledger_date,
+           t.statement_date, reg.id
+    FROM reconcile.captured() AS t(key text, ledger_id text, statement_id text, category reconcile.category,
+                                   amount_diff numeric, days_diff integer, score double precision,
+                                   group_id integer, note text, ledger_amount numeric,
+                                   statement_amount numeric, ledger_date date, statement_date date);
 
-    -- matched rows are cleared for good
-    INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag)
-    SELECT DISTINCT ON (side.is_ledger, COALESCE(x.key, ''), side.id)
-           run.name, side.is_ledger, COALESCE(x.key, ''), side.id, x.category, rid,
-           pg_catalog.format('r%s:%s:%s', rid, COALESCE(x.key, ''),
-                             COALESCE('g' || x.group_id, 'l' || x.ledger_id))
+    -- matched rows are cleared for good; the rows matched together share a tag
+    INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id)
+    SELECT DISTINCT ON (side.is_ledger, x.key, side.id)
+           reg.name, side.is_ledger, x.key, side.id, x.category, rid,
+           'r' || rid || ':' || pg_catalog.encode(reconcile.row_hash(x.key,
+                                    COALESCE('g' || x.group_id, 'l' || x.ledger_id)), 'hex'),
+           reg.id
     FROM reconcile.results x
     CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-    WHERE x.run_id = rid AND side.id IS NOT NULL
-      AND reconcile.clears(x.category);
+    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category);
+
+    -- the manual matches this run reported are reported once
+    UPDATE reconcile.cleared c SET run_id = rid
+    FROM reconcile.results x
+    CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
+    WHERE x.run_id = rid AND x.category = 'manual' AND side.id IS NOT NULL
+      AND c.recon_id = reg.id AND c.category = 'manual' AND c.run_id IS NULL
+      AND c.is_ledger = side.is_ledger AND c.id = side.id AND c.key IS NOT DISTINCT FROM x.key;
+
+    -- items found again with other amounts, dates or category: approved for those amounts only
+    WITH found AS (
+        SELECT x.* FROM reconcile.results x WHERE x.run_id = rid AND reconcile.is_discrepancy(x.category)),
+    changed AS (
+        SELECT i.item_id, i.status, i.resolution, i.resolved_by, i.approved_by,
+               pg_catalog.jsonb_build_object(
+                   'category', i.category, 'amount_diff', i.amount_diff, 'ledger_amount', i.ledger_amount,
+                   'statement_amount', i.statement_amount, 'ledger_date', i.ledger_date,
+                   'statement_date', i.statement_date) AS was,
+               pg_catalog.jsonb_build_object(
+                   'category', f.category, 'amount_diff', f.amount_diff, 'ledger_amount', f.ledger_amount,
+                   'statement_amount', f.statement_amount, 'ledger_date', f.ledger_date,
+                   'statement_date', f.statement_date) AS now
+        FROM reconcile.items i
+        JOIN found f ON reconcile.item_hash(f.key, f.ledger_id, f.statement_id)
+                        = reconcile.item_hash(i.key, i.ledger_id, i.statement_id)
+        WHERE i.recon_id = reg.id AND i.status IN ('resolved', 'approved')
+          AND (i.category, i.amount_diff, i.ledger_amount, i.statement_amount, i.ledger_date, i.statement_date)
+              IS DISTINCT FROM
+              (f.category, f.amount_diff, f.ledger_amount, f.statement_amount, f.ledger_date, f.statement_date)),
+    reopened AS (
+        UPDATE reconcile.items i
+        SET status = 'open', resolution = NULL, resolved_by = NULL, resolved_at = NULL, resolved_session = NULL,
+            approved_by = NULL, approved_at = NULL, approved_session = NULL
+        FROM changed c WHERE i.item_id = c.item_id
+        RETURNING i.item_id)
+    INSERT INTO reconcile.audit_log (acting_role, action, name, item_id, details, recon_id)
+    SELECT record_run.run_by, 'reopen', reg.name, c.item_id,
+           pg_catalog.jsonb_build_object('run_id', rid, 'why', 'its amounts, dates or category changed',
+                                         'was_status', c.status, 'resolution', c.resolution,
+                                         'resolved_by', c.resolved_by, 'approved_by', c.approved_by,
+                                         'was', c.was, 'now', c.now),
+           reg.id
+    FROM changed c JOIN reopened r ON r.item_id = c.item_id;
 
     -- items: the discrepancies found, one per pair or row, kept across runs
     INSERT INTO reconcile.items AS i (name, key, ledger_id, statement_id, category, amount_diff,
                                       ledger_amount, statement_amount, ledger_date, statement_date,
-                                      first_run_id, last_run_id)
-    SELECT run.name, x.key, x.ledger_id, x.statement_id, x.category, x.amount_diff, x.ledger_amount,
-           x.statement_amount, x.ledger_date, x.statement_date, rid, rid
+                                      first_run_id, last_run_id, recon_id)
+    SELECT reg.name, x.key, x.ledger_id, x.statement_id, x.category, x.amount_diff, x.ledger_amount,
+           x.statement_amount, x.ledger_date, x.statement_date, rid, rid, reg.id
     FROM reconcile.results x
-    WHERE x.run_id = rid
-      AND reconcile.is_discrepancy(x.category)
-    ON CONFLICT (name, COALESCE(key, ''), COALESCE(ledger_id, ''), COALESCE(statement_id, ''))
-        WHERE status <> 'cleared'
+    WHERE x.run_id = rid AND reconcile.is_discrepancy(x.category)
+    ON CONFLICT (recon_id, reconcile.item_hash(key, ledger_id, statement_id)) WHERE status <> 'cleared'
     DO UPDATE SET last_run_id = excluded.last_run_id, category = excluded.category,
                   amount_diff = excluded.amount_diff, ledger_amount = excluded.ledger_amount,
-                  statement_amount = excluded.statement_amount;
+                  statement_amount = excluded.statement_amount, ledger_date = excluded.ledger_date,
+                  statement_date = excluded.statement_date;
 
-    -- an open item this run did not find again no longer stands: its rows were matched or
-    -- now form another discrepancy
-    UPDATE reconcile.items i SET status = 'cleared'
-    WHERE i.name = run.name AND i.status IN ('open', 'resolved') AND i.last_run_id <> rid;
+    -- items not found again: what became of the rows this run read
+    WITH seen AS (
+        SELECT side.is_ledger, x.key, side.id,
+               reconcile.clears(x.category) OR x.category = 'manual' AS settled
+        FROM reconcile.results x
+        CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
+        WHERE x.run_id = rid AND side.id IS NOT NULL),
+    item_rows AS (
+        SELECT i.item_id, i.status, true AS is_ledger, i.key, i.ledger_id AS id FROM reconcile.items i
+        WHERE i.recon_id = reg.id AND i.status IN ('open', 'resolved', 'approved') AND i.last_run_id <> rid
+          AND i.ledger_id IS NOT NULL
+        UNION ALL
+        SELECT i.item_id, i.status, false, i.key, i.statement_id FROM reconcile.items i
+        WHERE i.recon_id = reg.id AND i.status IN ('open', 'resolved', 'approved') AND i.last_run_id <> rid
+          AND i.statement_id IS NOT NULL),
+    fate AS (
+        SELECT r.item_id, r.status, pg_catalog.bool_and(s.settled) AS matched
+        FROM item_rows r JOIN seen s ON s.is_ledger = r.is_ledger AND s.id = r.id AND s.key IS NOT DISTINCT FROM r.key
+        GROUP BY r.item_id, r.status),
+    moved AS (
+        UPDATE reconcile.items i
+        SET status = CASE WHEN f.matched OR f.status = 'open' THEN 'cleared' ELSE 'open' END,
+            resolution = CASE WHEN f.matched OR f.status = 'open' THEN i.resolution END,
+            resolved_by = CASE WHEN f.matched OR f.status = 'open' THEN i.resolved_by END,
+            resolved_at = CASE WHEN f.matched OR f.status = 'open' THEN i.resolved_at END,
+            resolved_session = CASE WHEN f.matched OR f.status = 'open' THEN i.resolved_session END,
+            approved_by = CASE WHEN f.matched OR f.status = 'open' THEN i.approved_by END,
+            approved_at = CASE WHEN f.matched OR f.status = 'open' THEN i.approved_at END,
+            approved_session = CASE WHEN f.matched OR f.status = 'open' THEN i.approved_session END
+        FROM fate f WHERE i.item_id = f.item_id
+        RETURNING i.item_id, f.status AS was_status, f.matched)
+    INSERT INTO reconcile.audit_log (acting_role, action, name, item_id, details, recon_id)
+    SELECT record_run.run_by, 'reopen', reg.name, m.item_id,
+           pg_catalog.jsonb_build_object('run_id', rid, 'why', 'its rows are now in another discrepancy',
+                                         'was_status', m.was_status),
+           reg.id
+    FROM moved m WHERE NOT m.matched AND m.was_status <> 'open';
 
     SELECT COALESCE(pg_catalog.jsonb_object_agg(c, n), '{}') INTO cnt
     FROM (SELECT x.category::text AS c, pg_catalog.count(*) AS n FROM reconcile.results x
@@ -221,13 +383,31 @@ BEGIN
     UPDATE reconcile.runs SET finished_at = pg_catalog.clock_timestamp(), ledger_rows = lrows,
                               statement_rows = srows, counts = cnt
     WHERE run_id = rid;
-    PERFORM reconcile.audit('run', name, NULL,
-                            pg_catalog.jsonb_build_object('run_id', rid, 'as_of', as_of, 'counts', cnt));
-    -- delivered when the transaction commits
+    PERFORM reconcile.audit(reg.id, 'run', reg.name, NULL,
+                            pg_catalog.jsonb_build_object('run_id', rid, 'as_of', record_run.as_of,
+                                                          'counts', cnt, 'rows_read', read_rows),
+                            record_run.run_by);
+    -- delivered when the transaction commits; any role may LISTEN, so the name and the id only
     PERFORM pg_catalog.pg_notify('reconcile',
-        pg_catalog.jsonb_build_object('name', name, 'run_id', rid, 'counts', cnt)::text);
+        pg_catalog.jsonb_build_object('name', reg.name, 'run_id', rid)::text);
     RETURN rid;
 END
 $$;
+COMMENT ON FUNCTION reconcile.record_run(bigint, date, timestamptz, name, bigint) IS
+'Internal to reconcile.run: records a run from the rows it read (results, cleared rows, reported manual matches, items, counts, audit entry, notification); runs as the tables'' owner, within reconcile.run only';
+REVOKE ALL ON FUNCTION reconcile.record_run(bigint, date, timestamptz, name, bigint) FROM PUBLIC;
+
+----------------------------------------------------------------------------
+-- Runs
+----------------------------------------------------------------------------
+
+-- One C entry point (src/run.c): the sources are read with the caller's rights, the bookkeeping is
+-- written with the tables' owner's, in a security-restricted operation (src/trust.c).
+CREATE FUNCTION reconcile.run(name text, as_of date DEFAULT current_date)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'rc_run'
+LANGUAGE C
+SET jit = off                           -- the work is in C; compiling the plan only costs
+;
 COMMENT ON FUNCTION reconcile.run(text, date) IS
-'Matches the reconciliation''s rows that no earlier run cleared, stores the results, clears what matched, opens or updates items, writes audit_log and notifies channel reconcile; returns the run id (55P03 while another run of it is under way)';
+'Matches the reconciliation''s rows that no earlier run cleared, reading the sources with the caller''s rights, stores the results, clears what matched, opens or updates items, writes audit_log and notifies channel reconcile with the name and run id; returns the run id (55P03 while another run of it is under way)';

@@ -26,10 +26,13 @@ CREATE TABLE reconcile.items (
     resolved_by    name,
     resolved_at    timestamptz,
     approved_by    name,
-    approved_at    timestamptz
+    approved_at    timestamptz,
+    recon_id       bigint,
+    resolved_session name,
+    approved_session name
 );
 CREATE UNIQUE INDEX items_identity ON reconcile.items
-    (name, COALESCE(key, ''), COALESCE(ledger_id, ''), COALESCE(statement_id, ''))
+    (recon_id, reconcile.item_hash(key, ledger_id, statement_id))
     WHERE status <> 'cleared';
 COMMENT ON TABLE reconcile.items IS 'One row per discrepancy found by a run, with its follow-up: open, resolved (by a maker), approved (by a different checker) or cleared (its rows were matched later)';
 COMMENT ON COLUMN reconcile.items.item_id IS 'Item id, for assign/resolve/approve/reopen';
@@ -51,30 +54,41 @@ COMMENT ON COLUMN reconcile.items.last_run_id IS 'Latest run that found it';
 COMMENT ON COLUMN reconcile.items.status IS 'open, resolved, approved or cleared';
 COMMENT ON COLUMN reconcile.items.assignee IS 'Who follows it up';
 COMMENT ON COLUMN reconcile.items.resolution IS 'How it was resolved (e.g. written off, booked, chased)';
-COMMENT ON COLUMN reconcile.items.resolved_by IS 'Role that resolved it (the maker)';
+COMMENT ON COLUMN reconcile.items.resolved_by IS 'Role that resolved it (the maker), as it acted';
 COMMENT ON COLUMN reconcile.items.approved_by IS 'Role that approved the resolution (the checker; never the maker)';
+COMMENT ON COLUMN reconcile.items.recon_id IS 'The registration it was found for';
+COMMENT ON COLUMN reconcile.items.resolved_session IS 'Session user of the maker';
+COMMENT ON COLUMN reconcile.items.approved_session IS 'Session user of the checker';
 
 ALTER TABLE reconcile.items ENABLE ROW LEVEL SECURITY;
-CREATE POLICY items_visible ON reconcile.items FOR SELECT USING (reconcile.can_see(name));
+CREATE POLICY items_visible ON reconcile.items FOR SELECT
+    USING (recon_id IN (SELECT reconcile.readable(true))
+           OR (recon_id IN (SELECT reconcile.readable(false))
+               AND last_run_id IN (SELECT u.run_id FROM reconcile.runs u WHERE u.run_by = current_user)));
 GRANT SELECT ON reconcile.items TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('reconcile.items', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.items_item_id_seq', '');
 
 ----------------------------------------------------------------------------
--- Internal: items and source rows, for the functions below
+-- Internal: items, for the functions below
 ----------------------------------------------------------------------------
 
--- The item, locked, if the caller may see its reconciliation.
+-- The item, locked, if the calling role may see it as items_visible lets it: 42704 otherwise,
+-- revealing nothing.
 CREATE FUNCTION reconcile.item_for_update(item_id bigint)
 RETURNS reconcile.items
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items;
+    it  reconcile.items;
+    who name := reconcile.caller();
 BEGIN
     SELECT * INTO it FROM reconcile.items i WHERE i.item_id = item_for_update.item_id FOR UPDATE;
-    IF NOT FOUND OR NOT reconcile.can_see(it.name, reconcile.caller()) THEN
+    IF NOT FOUND
+       OR NOT (it.recon_id IN (SELECT reconcile.readable(true, who))
+               OR (it.recon_id IN (SELECT reconcile.readable(false, who))
+                   AND EXISTS (SELECT FROM reconcile.runs u WHERE u.run_id = it.last_run_id AND u.run_by = who))) THEN
         RAISE EXCEPTION 'item % does not exist', item_id USING ERRCODE = '42704';
     END IF;
     RETURN it;
@@ -82,30 +96,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION reconcile.item_for_update(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION reconcile.item_for_update(bigint) IS
-'Internal: the item, locked for update, when the caller may see its reconciliation (42704 otherwise, revealing nothing)';
-
--- The key of a source row, or NULL when the row does not exist.
-CREATE FUNCTION reconcile.row_key(reg reconcile.reconciliations, is_ledger boolean, id text)
-RETURNS text
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    cols jsonb := reg.columns -> CASE WHEN is_ledger THEN 'ledger' ELSE 'statement' END;
-    k    text;
-BEGIN
-    EXECUTE pg_catalog.format('SELECT COALESCE(%s, '''') FROM %s WHERE (%I)::text = $1 LIMIT 1',
-                              CASE WHEN cols ? 'key' THEN pg_catalog.format('(%I)::text', cols ->> 'key')
-                                   ELSE 'NULL::text' END,
-                              CASE WHEN is_ledger THEN reg.ledger ELSE reg.statement END,
-                              cols ->> 'id')
-        INTO k USING id;
-    RETURN k;
-END
-$$;
-REVOKE ALL ON FUNCTION reconcile.row_key(reconcile.reconciliations, boolean, text) FROM PUBLIC;
-COMMENT ON FUNCTION reconcile.row_key(reconcile.reconciliations, boolean, text) IS
-'Internal: the key of a source row by id ('''' without a key column), NULL when it does not exist';
+'Internal: the item, locked for update, when the calling role may see it (42704 otherwise, revealing nothing)';
 
 ----------------------------------------------------------------------------
 -- Follow-up
@@ -120,7 +111,7 @@ DECLARE
     it reconcile.items := reconcile.item_for_update(item_id);
 BEGIN
     UPDATE reconcile.items i SET assignee = assign.assignee WHERE i.item_id = it.item_id;
-    PERFORM reconcile.audit('assign', it.name, it.item_id,
+    PERFORM reconcile.audit(it.recon_id, 'assign', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('from', it.assignee, 'to', assignee));
 END
 $$;
@@ -142,14 +133,18 @@ BEGIN
     END IF;
     UPDATE reconcile.items i
     SET status = 'resolved', resolution = resolve.resolution, note = COALESCE(resolve.note, i.note),
-        resolved_by = reconcile.caller(), resolved_at = pg_catalog.now()
+        resolved_by = reconcile.caller(), resolved_session = session_user, resolved_at = pg_catalog.now()
     WHERE i.item_id = it.item_id;
-    PERFORM reconcile.audit('resolve', it.name, it.item_id,
+    PERFORM reconcile.audit(it.recon_id, 'resolve', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('resolution', resolution, 'note', note));
 END
 $$;
-COMMENT ON FUNCTION reconcile.resolve(bigint, text, text) IS 'Resolves an open item (the maker): records the resolution, who and when';
+COMMENT ON FUNCTION reconcile.resolve(bigint, text, text) IS 'Resolves an open item (the maker): records the resolution, who (the session user and the role it acted as) and when';
 
+-- Maker-checker between persons: the approving session user and the role it acts as may neither
+-- be nor be members of the resolving session user or acting role (SET ROLE, SET SESSION
+-- AUTHORIZATION and membership do not make a second person; a superuser is a member of every role,
+-- so it approves nothing).
 CREATE FUNCTION reconcile.approve(item_id bigint)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
@@ -157,22 +152,33 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     it reconcile.items := reconcile.item_for_update(item_id);
+    me name;
+    maker name;
 BEGIN
     IF it.status <> 'resolved' THEN
         RAISE EXCEPTION 'item % is %, not resolved', item_id, it.status USING ERRCODE = '55000';
     END IF;
-    IF it.resolved_by = reconcile.caller() THEN
-        RAISE EXCEPTION 'item % was resolved by %, who cannot also approve it', item_id, it.resolved_by
-            USING ERRCODE = '42501', HINT = 'A second person approves (maker-checker).';
-    END IF;
+    FOREACH me IN ARRAY ARRAY[session_user, reconcile.caller()] LOOP
+        FOREACH maker IN ARRAY ARRAY[it.resolved_session, it.resolved_by] LOOP
+            IF maker IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = maker)
+               AND pg_catalog.pg_has_role(me, maker, 'MEMBER') THEN
+                RAISE EXCEPTION 'item % was resolved by %, who cannot also approve it', item_id, it.resolved_by
+                    USING ERRCODE = '42501',
+                          DETAIL = pg_catalog.format('%s acts as or is a member of %s.', me, maker),
+                          HINT = 'A second person approves (maker-checker).';
+            END IF;
+        END LOOP;
+    END LOOP;
     UPDATE reconcile.items i
-    SET status = 'approved', approved_by = reconcile.caller(), approved_at = pg_catalog.now()
+    SET status = 'approved', approved_by = reconcile.caller(), approved_session = session_user,
+        approved_at = pg_catalog.now()
     WHERE i.item_id = it.item_id;
-    PERFORM reconcile.audit('approve', it.name, it.item_id,
-                            pg_catalog.jsonb_build_object('resolved_by', it.resolved_by));
+    PERFORM reconcile.audit(it.recon_id, 'approve', it.name, it.item_id,
+                            pg_catalog.jsonb_build_object('resolved_by', it.resolved_by,
+                                                          'resolved_session', it.resolved_session));
 END
 $$;
-COMMENT ON FUNCTION reconcile.approve(bigint) IS 'Approves a resolved item (the checker); 42501 when the approver is the one who resolved it';
+COMMENT ON FUNCTION reconcile.approve(bigint) IS 'Approves a resolved item (the checker); 42501 when the approving session user or acting role is, or is a member of, the one who resolved it';
 
 CREATE FUNCTION reconcile.reopen(item_id bigint, note text)
 RETURNS void
@@ -187,9 +193,9 @@ BEGIN
     END IF;
     UPDATE reconcile.items i
     SET status = 'open', note = reopen.note, resolution = NULL, resolved_by = NULL, resolved_at = NULL,
-        approved_by = NULL, approved_at = NULL
+        resolved_session = NULL, approved_by = NULL, approved_at = NULL, approved_session = NULL
     WHERE i.item_id = it.item_id;
-    PERFORM reconcile.audit('reopen', it.name, it.item_id,
+    PERFORM reconcile.audit(it.recon_id, 'reopen', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('was', it.status, 'resolution', it.resolution,
                                                           'resolved_by', it.resolved_by,
                                                           'approved_by', it.approved_by, 'note', note));
@@ -198,55 +204,116 @@ $$;
 COMMENT ON FUNCTION reconcile.reopen(bigint, text) IS 'Reopens a resolved or approved item; the earlier resolution stays in audit_log';
 
 ----------------------------------------------------------------------------
--- Manual matches
+-- Internal: a manual match's bookkeeping (src/run.c calls these as the tables' owner)
 ----------------------------------------------------------------------------
 
-CREATE FUNCTION reconcile.manual_match(name text, ledger_ids text[], statement_ids text[], note text)
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+-- The query that finds the rows of a manual match in the sources ($1 ledger ids, $2 statement ids),
+-- once the registration is locked (waiting for a run that holds it).
+CREATE FUNCTION reconcile.manual_query(recon_id bigint)
+RETURNS text
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    reg  reconcile.reconciliations := reconcile.registered(name);
-    tag  text := 'm' || pg_catalog.gen_random_uuid();
-    side boolean;
-    ids  text[];
-    x    text;
-    k    text;
+    reg reconcile.reconciliations;
+    raw boolean;
 BEGIN
-    IF COALESCE(pg_catalog.cardinality(ledger_ids), 0) = 0
-       OR COALESCE(pg_catalog.cardinality(statement_ids), 0) = 0 THEN
-        RAISE EXCEPTION 'a manual match needs at least one ledger and one statement id'
-            USING ERRCODE = '22023';
-    END IF;
-    FOREACH side IN ARRAY ARRAY[true, false] LOOP
-        ids := CASE WHEN side THEN ledger_ids ELSE statement_ids END;
-        FOREACH x IN ARRAY ids LOOP
-            k := reconcile.row_key(reg, side, x);
-            IF k IS NULL THEN
-                RAISE EXCEPTION '% row "%" does not exist', CASE WHEN side THEN 'ledger' ELSE 'statement' END, x
-                    USING ERRCODE = '42704';
-            END IF;
-            INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag)
-            VALUES (manual_match.name, side, k, x, 'manual', NULL, tag)
-            ON CONFLICT DO NOTHING;
-            IF NOT FOUND THEN
-                RAISE EXCEPTION '% row "%" is already matched', CASE WHEN side THEN 'ledger' ELSE 'statement' END, x
-                    USING ERRCODE = '55000', HINT = 'reconcile.unmatch releases it first.';
-            END IF;
-        END LOOP;
-    END LOOP;
-    UPDATE reconcile.items i SET status = 'cleared'
-    WHERE i.name = manual_match.name AND i.status <> 'cleared'
-      AND (i.ledger_id = ANY (ledger_ids) OR i.statement_id = ANY (statement_ids));
-    PERFORM reconcile.audit('manual_match', name, NULL,
-                            pg_catalog.jsonb_build_object('ledger_ids', ledger_ids,
-                                                          'statement_ids', statement_ids,
-                                                          'note', note, 'match_tag', tag));
+    PERFORM reconcile.lock_registration(recon_id, false);
+    SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = manual_query.recon_id;
+    raw := reconcile.raw_key(reg.ledger, reg.statement, reg.columns);
+    RETURN pg_catalog.format(
+        'SELECT true AS is_ledger, (s.key)::text AS key, s.id FROM (%s) s WHERE s.id OPERATOR(pg_catalog.=) ANY ($1) '
+        'UNION ALL SELECT false, (s.key)::text, s.id FROM (%s) s WHERE s.id OPERATOR(pg_catalog.=) ANY ($2)',
+        reconcile.side_sql(reg.ledger, true, reg.columns -> 'ledger', raw),
+        reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', raw));
 END
 $$;
+COMMENT ON FUNCTION reconcile.manual_query(bigint) IS
+'Internal to reconcile.manual_match: locks the registration (waiting for a run) and returns the query that finds the rows to match';
+REVOKE ALL ON FUNCTION reconcile.manual_query(bigint) FROM PUBLIC;
+
+-- Record a manual match from the rows reconcile.manual_match found (reconcile.captured()): every
+-- id must be a row (42704) of one key (22023) not matched yet (55000); their items are cleared.
+CREATE FUNCTION reconcile.record_manual(recon_id bigint, ledger_ids text[], statement_ids text[], note text,
+                                        actor name, name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tag   text := 'm' || pg_catalog.gen_random_uuid();
+    hits  jsonb;
+    bad   record;
+    n     bigint;
+BEGIN
+    SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_object('l', t.is_ledger, 'k', t.key, 'i', t.id)), '[]')
+    INTO hits
+    FROM reconcile.captured() AS t(is_ledger boolean, key text, id text);
+
+    SELECT w.side, w.id INTO bad
+    FROM (SELECT true AS side, x AS id FROM pg_catalog.unnest(ledger_ids) x
+          UNION SELECT false, x FROM pg_catalog.unnest(statement_ids) x) w
+    WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(hits) AS e(f)
+                      WHERE (f ->> 'l')::boolean = w.side AND f ->> 'i' = w.id)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% row "%" does not exist', CASE WHEN bad.side THEN 'ledger' ELSE 'statement' END, bad.id
+            USING ERRCODE = '42704';
+    END IF;
+    SELECT (f ->> 'l')::boolean AS side, f ->> 'i' AS id INTO bad
+    FROM pg_catalog.jsonb_array_elements(hits) AS e(f)
+    GROUP BY 1, 2 HAVING pg_catalog.count(*) > 1 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '% id "%" stands under more than one key', CASE WHEN bad.side THEN 'ledger' ELSE 'statement' END, bad.id
+            USING ERRCODE = '22023', HINT = 'Match its rows by hand in a reconciliation grouped by that key.';
+    END IF;
+
+    WITH ins AS (
+        INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id)
+        SELECT record_manual.name, (f ->> 'l')::boolean, f ->> 'k', f ->> 'i', 'manual', NULL, tag, record_manual.recon_id
+        FROM pg_catalog.jsonb_array_elements(hits) AS e(f)
+        ON CONFLICT DO NOTHING
+        RETURNING 1)
+    SELECT pg_catalog.count(*) INTO n FROM ins;
+    IF n <> pg_catalog.jsonb_array_length(hits) THEN
+        SELECT (f ->> 'l')::boolean AS side, f ->> 'i' AS id INTO bad
+        FROM pg_catalog.jsonb_array_elements(hits) AS e(f)
+        WHERE EXISTS (SELECT FROM reconcile.cleared c
+                      WHERE c.recon_id = record_manual.recon_id AND c.match_tag <> tag
+                        AND c.is_ledger = (f ->> 'l')::boolean AND c.id = f ->> 'i'
+                        AND c.key IS NOT DISTINCT FROM f ->> 'k')
+        LIMIT 1;
+        RAISE EXCEPTION '% row "%" is already matched', CASE WHEN bad.side THEN 'ledger' ELSE 'statement' END, bad.id
+            USING ERRCODE = '55000', HINT = 'reconcile.unmatch releases it first.';
+    END IF;
+
+    UPDATE reconcile.items i SET status = 'cleared'
+    FROM pg_catalog.jsonb_array_elements(hits) AS e(f)
+    WHERE i.recon_id = record_manual.recon_id AND i.status <> 'cleared'
+      AND i.key IS NOT DISTINCT FROM f ->> 'k'
+      AND CASE WHEN (f ->> 'l')::boolean THEN i.ledger_id ELSE i.statement_id END = f ->> 'i';
+    PERFORM reconcile.audit(recon_id, 'manual_match', name, NULL,
+                            pg_catalog.jsonb_build_object('ledger_ids', ledger_ids,
+                                                          'statement_ids', statement_ids,
+                                                          'note', note, 'match_tag', tag), actor);
+END
+$$;
+COMMENT ON FUNCTION reconcile.record_manual(bigint, text[], text[], text, name, text) IS
+'Internal to reconcile.manual_match: records a manual match from the rows it found with the caller''s rights; runs as the tables'' owner, within reconcile.manual_match only';
+REVOKE ALL ON FUNCTION reconcile.record_manual(bigint, text[], text[], text, name, text) FROM PUBLIC;
+
+----------------------------------------------------------------------------
+-- Manual matches
+----------------------------------------------------------------------------
+
+-- One C entry point (src/run.c): the rows are found in the sources with the caller's rights, the
+-- match is written with the tables' owner's (src/trust.c).
+CREATE FUNCTION reconcile.manual_match(name text, ledger_ids text[], statement_ids text[], note text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'rc_manual_match'
+LANGUAGE C;
 COMMENT ON FUNCTION reconcile.manual_match(text, text[], text[], text) IS
-'Matches ledger and statement rows by hand (category manual): every later run leaves them alone and their items are cleared';
+'Matches ledger and statement rows by hand (category manual), finding them in the sources with the caller''s rights: they show as manual in the views and in the next run''s results, every later run leaves them alone, and their items are cleared';
 
 CREATE FUNCTION reconcile.unmatch(name text, ledger_id text)
 RETURNS void
@@ -254,21 +321,22 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    reg   reconcile.reconciliations := reconcile.registered(name);
+    reg   reconcile.reconciliations := reconcile.registered(name, reconcile.caller());
     tags  text[];
     freed jsonb;
 BEGIN
+    PERFORM reconcile.lock_registration(reg.id, false);
     SELECT pg_catalog.array_agg(DISTINCT c.match_tag) INTO tags
-    FROM reconcile.cleared c WHERE c.name = unmatch.name AND c.is_ledger AND c.id = ledger_id;
+    FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.is_ledger AND c.id = ledger_id;
     IF tags IS NULL THEN
         RAISE EXCEPTION 'ledger row "%" of "%" is not matched', ledger_id, name USING ERRCODE = '42704';
     END IF;
-    WITH d AS (DELETE FROM reconcile.cleared c WHERE c.name = unmatch.name AND c.match_tag = ANY (tags)
+    WITH d AS (DELETE FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.match_tag = ANY (tags)
                RETURNING c.is_ledger, c.id, c.category)
     SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('ledger', d.is_ledger, 'id', d.id,
                                                               'category', d.category))
     INTO freed FROM d;
-    PERFORM reconcile.audit('unmatch', name, NULL,
+    PERFORM reconcile.audit(reg.id, 'unmatch', name, NULL,
                             pg_catalog.jsonb_build_object('ledger_id', ledger_id, 'released', freed));
 END
 $$;

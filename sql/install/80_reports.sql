@@ -9,15 +9,17 @@ SELECT i.item_id, i.name, i.key, i.ledger_id, i.statement_id, i.category, i.amou
        i.ledger_amount, i.statement_amount, i.ledger_date, i.statement_date, i.status,
        i.assignee, i.resolution, i.note, i.resolved_by, i.resolved_at,
        i.first_run_id, i.last_run_id,
-       (r.as_of - LEAST(i.ledger_date, i.statement_date))::integer AS age_days,
-       CASE WHEN r.as_of - LEAST(i.ledger_date, i.statement_date) <= 7 THEN '0-7'
-            WHEN r.as_of - LEAST(i.ledger_date, i.statement_date) <= 30 THEN '8-30'
-            WHEN r.as_of - LEAST(i.ledger_date, i.statement_date) <= 90 THEN '31-90'
-            WHEN r.as_of - LEAST(i.ledger_date, i.statement_date) > 90 THEN '90+'
+       a.days AS age_days,
+       CASE WHEN a.days <= 7 THEN '0-7'
+            WHEN a.days <= 30 THEN '8-30'
+            WHEN a.days <= 90 THEN '31-90'
+            WHEN a.days > 90 THEN '90+'
        END AS aging_bucket
 FROM reconcile.items i
-LEFT JOIN LATERAL (SELECT ru.as_of FROM reconcile.runs ru WHERE ru.name = i.name
+LEFT JOIN LATERAL (SELECT ru.as_of FROM reconcile.runs ru WHERE ru.recon_id = i.recon_id
                    ORDER BY ru.run_id DESC LIMIT 1) r ON true
+CROSS JOIN LATERAL (SELECT CASE WHEN pg_catalog.isfinite(LEAST(i.ledger_date, i.statement_date))
+                                THEN (r.as_of - LEAST(i.ledger_date, i.statement_date))::integer END AS days) a
 WHERE i.status IN ('open', 'resolved');
 COMMENT ON VIEW reconcile.open_items IS
 'Items still to be handled (open, or resolved but not approved), with age_days from the older row''s date to the latest run''s as_of and aging_bucket 0-7, 8-30, 31-90, 90+';
@@ -34,7 +36,7 @@ FROM (SELECT run_id, name, key, category, group_id, pg_catalog.count(*) AS n,
       FROM reconcile.results GROUP BY run_id, name, key, category, group_id) x
 GROUP BY run_id, name, key, category;
 GRANT SELECT ON reconcile.open_items, reconcile.run_summary TO PUBLIC;
-COMMENT ON COLUMN reconcile.open_items.age_days IS 'Days from the older row''s date to the as_of of the reconciliation''s latest run';
+COMMENT ON COLUMN reconcile.open_items.age_days IS 'Days from the older row''s date to the as_of of the reconciliation''s latest run (NULL for an infinite date)';
 COMMENT ON COLUMN reconcile.open_items.aging_bucket IS '0-7, 8-30, 31-90 or 90+ (from age_days)';
 COMMENT ON COLUMN reconcile.run_summary.rows IS 'Result rows of the run in this key and category';
 COMMENT ON COLUMN reconcile.run_summary.ledger_amount IS 'Sum of the ledger amounts, a one_to_many group''s ledger row once';
@@ -50,9 +52,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     WITH r AS (SELECT * FROM reconcile.results x WHERE x.run_id = proof.run_id),
     l AS (SELECT DISTINCT ON (r.key, r.ledger_id) r.key, r.category, r.ledger_amount AS amount
-          FROM r WHERE r.ledger_id IS NOT NULL ORDER BY r.key, r.ledger_id),
+          FROM r WHERE r.ledger_id IS NOT NULL AND r.category <> 'invalid' ORDER BY r.key, r.ledger_id),
     s AS (SELECT DISTINCT ON (r.key, r.statement_id) r.key, r.category, r.statement_amount AS amount
-          FROM r WHERE r.statement_id IS NOT NULL ORDER BY r.key, r.statement_id),
+          FROM r WHERE r.statement_id IS NOT NULL AND r.category <> 'invalid' ORDER BY r.key, r.statement_id),
     keys AS (SELECT DISTINCT r.key FROM r),
     cats AS (SELECT c.key, c.category, pg_catalog.count(*) AS n,
                     COALESCE((SELECT pg_catalog.sum(s.amount) FROM s
@@ -79,4 +81,4 @@ AS $$
     ORDER BY lines.key, lines.line
 $$;
 COMMENT ON FUNCTION reconcile.proof(bigint) IS
-'The reconciliation statement of one run, per key: ledger total, each category''s contribution (its statement rows minus its ledger rows), statement total; ledger total plus the contributions equals the statement total';
+'The reconciliation statement of one run, per key: ledger total, each category''s contribution (its statement rows minus its ledger rows), statement total; ledger total plus the contributions equals the statement total; invalid rows are counted on their line but left out of every amount';

@@ -30,7 +30,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM reconcile.require_pg_cron();
-    PERFORM reconcile.registered(name);
+    PERFORM reconcile.registered(name, current_user);
     RETURN cron.schedule('reconcile:' || name, schedule,
                          pg_catalog.format('SELECT reconcile.run(%L)', name));
 END

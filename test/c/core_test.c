@@ -127,6 +127,21 @@ run(TGroup *g, const char *abs_tol, int after, int has_as_of, int as_of)
 	return m;
 }
 
+/* Mark the last row added as matched by hand, with match tag tag. */
+static void
+manual(TGroup *g, const char *tag)
+{
+	RcRow	   *r = &g->rows[g->nrows - 1];
+
+	r->manual = 1;
+	r->batch_len = (int32_t) strlen(tag);
+	r->batch_off = put(g, tag, strlen(tag));
+}
+
+/* The note of the result holding ledger id lid and statement id sid, into buf. */
+static const char *
+note_of(const RcMatch *m, const TGroup *g, const char *lid, const char *sid, char *buf, size_t len);
+
 /* Category of the result holding ledger id lid and statement id sid (NULL = absent). */
 static int
 cat_of(const RcMatch *m, const TGroup *g, const char *lid, const char *sid)
@@ -147,6 +162,87 @@ cat_of(const RcMatch *m, const TGroup *g, const char *lid, const char *sid)
 			return r->category;
 	}
 	return -1;
+}
+
+static const char *
+note_of(const RcMatch *m, const TGroup *g, const char *lid, const char *sid, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < m->nresults; i++)
+	{
+		const RcResult *r = &m->results[i];
+		int			lok = lid ? (r->ledger >= 0 && g->rows[r->ledger].id_len == strlen(lid) &&
+								 memcmp(g->heap + g->rows[r->ledger].id_off, lid, strlen(lid)) == 0) : r->ledger < 0;
+		int			sok = sid ? (r->statement >= 0 && g->rows[r->statement].id_len == strlen(sid) &&
+								 memcmp(g->heap + g->rows[r->statement].id_off, sid, strlen(sid)) == 0) : r->statement < 0;
+
+		if (lok && sok)
+		{
+			rc_format_note(m, r, buf, len);
+			break;
+		}
+	}
+	return buf;
+}
+
+/* Rows matched by hand are reported as matched and take part in no pass. */
+static void
+test_manual(void)
+{
+	TGroup		g;
+	RcMatch		m;
+	char		note[256];
+
+	memset(&g, 0, sizeof(g));
+	/* a pair by hand, although the amounts differ */
+	add(&g, 1, "L1", 10000, 100, NULL, NULL);
+	manual(&g, "m1");
+	add(&g, 0, "S1", 9950, 102, NULL, NULL);
+	manual(&g, "m1");
+	/* one invoice paid by two transfers, by hand */
+	add(&g, 1, "L2", 3000, 100, NULL, NULL);
+	manual(&g, "m2");
+	add(&g, 0, "S2a", 1000, 101, NULL, NULL);
+	manual(&g, "m2");
+	add(&g, 0, "S2b", 2000, 101, NULL, NULL);
+	manual(&g, "m2");
+	/* two and two: one row each, one group */
+	add(&g, 1, "L3a", 500, 100, NULL, NULL);
+	manual(&g, "m3");
+	add(&g, 1, "L3b", 700, 100, NULL, NULL);
+	manual(&g, "m3");
+	add(&g, 0, "S3a", 600, 100, NULL, NULL);
+	manual(&g, "m3");
+	add(&g, 0, "S3b", 600, 100, NULL, NULL);
+	manual(&g, "m3");
+	/* an invalid row matched by hand is manual, not invalid */
+	add(&g, 1, "L4", 0, 100, NULL, NULL);
+	g.rows[g.nrows - 1].invalid = RC_INVALID_AMOUNT_NULL;
+	manual(&g, "m4");
+	add(&g, 0, "S4", 800, 100, NULL, NULL);
+	manual(&g, "m4");
+	/* rows equal to a manual one are neither matched with it nor its duplicates */
+	add(&g, 1, "L5", 10000, 100, NULL, NULL);
+	add(&g, 0, "S5", 800, 100, NULL, NULL);
+	m = run(&g, "0", 3, 0, 0);
+	check(cat_of(&m, &g, "L1", "S1") == RC_MANUAL, "manual: a pair matched by hand stays a pair");
+	check(strcmp(note_of(&m, &g, "L1", "S1", note, sizeof(note)),
+				 "matched by hand, amount differs by 0.50, 2 days later") == 0,
+		  "manual: the pair's note gives its difference");
+	check(cat_of(&m, &g, "L2", "S2a") == RC_MANUAL && cat_of(&m, &g, "L2", "S2b") == RC_MANUAL,
+		  "manual: one ledger row and two statement rows form a group");
+	check(strcmp(note_of(&m, &g, "L2", "S2a", note, sizeof(note)),
+				 "matched by hand: one ledger row as 2 statement rows") == 0, "manual: the group's note");
+	check(cat_of(&m, &g, "L3a", NULL) == RC_MANUAL && cat_of(&m, &g, NULL, "S3b") == RC_MANUAL,
+		  "manual: two and two are one row each");
+	check(strcmp(note_of(&m, &g, "L3b", NULL, note, sizeof(note)), "matched by hand with 3 other rows") == 0,
+		  "manual: and say how many were matched with them");
+	check(cat_of(&m, &g, "L4", NULL) == RC_MANUAL && cat_of(&m, &g, NULL, "S4") == RC_MANUAL,
+		  "manual: an invalid row matched by hand is manual");
+	check(cat_of(&m, &g, "L5", NULL) == RC_MISSING_IN_STATEMENT && cat_of(&m, &g, NULL, "S5") == RC_MISSING_IN_LEDGER,
+		  "manual: the other rows are matched without the manual ones, which have no duplicates");
+	check(m.nresults == 11, "manual: every row once, the group's single row once per member");
+	t_free_all();
 }
 
 static void
@@ -269,6 +365,7 @@ main(void)
 	test_normalizer();
 	test_decimal();
 	test_matching();
+	test_manual();
 	printf("1..%d\n", ntests);
 	return nfailed ? 1 : 0;
 }

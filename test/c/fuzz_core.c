@@ -5,9 +5,9 @@
  *	  normaliser.
  *
  * Each input is read as a rule followed by rows; every row is built from a
- * few bytes (side, id, amount, scale, date, ref, batch, validity), with ids
- * and refs drawn from small pools so that duplicates, ref containment,
- * batches and equal amounts are frequent.  Besides memory errors (the
+ * few bytes (side, id, amount, scale, date, ref, batch or manual tag,
+ * validity), with ids and refs drawn from small pools so that duplicates,
+ * ref containment, batches, manual sets and equal amounts are frequent.  Besides memory errors (the
  * harness is built with ASan and UBSan) it checks the invariants of a
  * result: every row once, but a group's single row; a duplicate id is the
  * only error.
@@ -156,6 +156,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			row->batch_len = 3;
 			memcpy(heap + heaplen, (g & 1) ? "P-1" : "P-2", 3);
 			heaplen += 3;
+			/* sometimes that tag means matched by hand instead */
+			row->manual = (k & 0x40) && (f & 0x20);
 		}
 		nrows++;
 	}
