@@ -135,17 +135,27 @@ AS $$
                          WHERE o ~* '^security_invoker=(true|on|yes|1|t|y)$')
         JOIN pg_catalog.pg_rewrite w ON w.ev_class = v.oid
         JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = w.oid
-             AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid)
-    SELECT COALESCE(pg_catalog.bool_or(c.relrowsecurity
-                    AND NOT (r.rolsuper OR r.rolbypassrls
-                             OR (pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity))),
-                    false)
+             AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid),
+    applying AS (
+        SELECT p.polrelid, p.polpermissive, pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual
+        FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_roles r ON r.rolname = who
+        WHERE p.polcmd IN ('r', '*')
+          AND (0::oid = ANY (p.polroles)
+               OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) pr
+                          WHERE pg_catalog.pg_has_role(r.oid, pr, 'MEMBER'))))
+    SELECT COALESCE(pg_catalog.bool_or(
+               c.relrowsecurity
+               AND NOT (r.rolsuper OR r.rolbypassrls
+                        OR (pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity))
+               AND NOT (EXISTS (SELECT FROM applying a WHERE a.polrelid = c.oid AND a.polpermissive AND a.qual = 'true')
+                        AND NOT EXISTS (SELECT FROM applying a WHERE a.polrelid = c.oid AND NOT a.polpermissive))),
+           false)
     FROM base b
     JOIN pg_catalog.pg_class c ON c.oid = b.oid AND c.relkind IN ('r', 'p')
     JOIN pg_catalog.pg_roles r ON r.rolname = who
 $$;
 COMMENT ON FUNCTION reconcile.narrowed(regclass, name) IS
-'Internal: whether row level security narrows, for the role, what the relation shows (on it, or on a table a security_invoker view reads)';
+'Internal: whether row level security narrows, for the role, what the relation shows (on it, or on a table a security_invoker view reads; not when a permissive USING (true) policy applies to it and no restrictive one)';
 CREATE FUNCTION reconcile.readable(whole boolean, who name DEFAULT current_user)
 RETURNS SETOF bigint
 LANGUAGE sql STABLE
@@ -306,27 +316,38 @@ COMMENT ON FUNCTION reconcile.unregister(text) IS
 DROP FUNCTION reconcile.matching_sql(regclass, regclass, jsonb, reconcile.rule, text);
 DROP FUNCTION reconcile.open_side_sql(regclass, boolean, jsonb, text, boolean);
 CREATE FUNCTION reconcile.source_sql(rel regclass, is_ledger boolean, cols jsonb, raw_key boolean,
-                                     recon_id bigint, for_run boolean)
+                                     recon_id bigint, mode text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_catalog.format(
-        'SELECT src.*, c.match_tag AS manual FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag, '
-        'c.category, c.run_id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
-        'AND c.is_ledger OPERATOR(pg_catalog.=) %s%s) c ON c.id OPERATOR(pg_catalog.=) src.id '
-        'AND c.key IS NOT DISTINCT FROM (src.key)::text%s',
-        reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
-        CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
-        CASE WHEN for_run THEN ''
-             ELSE ' AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category' END,
-        CASE WHEN for_run THEN ' WHERE c.id IS NULL OR (c.category OPERATOR(pg_catalog.=) '
-                               '''manual''::reconcile.category AND c.run_id IS NULL)'
-             ELSE '' END)
+    SELECT CASE mode
+        WHEN 'run_by_value' THEN pg_catalog.format(
+            'SELECT src.*, m.tag AS manual FROM (%s) src '
+            'LEFT JOIN pg_catalog.unnest($%s::bytea[]) x(h) '
+            'ON x.h OPERATOR(pg_catalog.=) reconcile.row_hash((src.key)::text, src.id) '
+            'LEFT JOIN ROWS FROM (pg_catalog.unnest($%s::bytea[]), pg_catalog.unnest($%s::text[])) m(h, tag) '
+            'ON m.h OPERATOR(pg_catalog.=) reconcile.row_hash((src.key)::text, src.id) WHERE x.h IS NULL',
+            reconcile.side_sql(rel, is_ledger, cols, raw_key),
+            CASE WHEN is_ledger THEN 1 ELSE 4 END, CASE WHEN is_ledger THEN 2 ELSE 5 END,
+            CASE WHEN is_ledger THEN 3 ELSE 6 END)
+        ELSE pg_catalog.format(
+            'SELECT src.*, c.match_tag AS manual FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag, '
+            'c.category, c.run_id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
+            'AND c.is_ledger OPERATOR(pg_catalog.=) %s%s) c ON c.id OPERATOR(pg_catalog.=) src.id '
+            'AND c.key IS NOT DISTINCT FROM (src.key)::text%s',
+            reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
+            CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
+            CASE WHEN mode = 'run' THEN ''
+                 ELSE ' AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category' END,
+            CASE WHEN mode = 'run' THEN ' WHERE c.id IS NULL OR (c.category OPERATOR(pg_catalog.=) '
+                                        '''manual''::reconcile.category AND c.run_id IS NULL)'
+                 ELSE '' END)
+    END
 $$;
-COMMENT ON FUNCTION reconcile.source_sql(regclass, boolean, jsonb, boolean, bigint, boolean) IS
-'Internal to reconcile.matching_sql: the SELECT of one source with the match tag of its manual rows; for a run, only the rows no earlier run cleared and the manual ones not yet reported';
-CREATE FUNCTION reconcile.matching_sql(reg reconcile.reconciliations, as_of date, for_run boolean)
+COMMENT ON FUNCTION reconcile.source_sql(regclass, boolean, jsonb, boolean, bigint, text) IS
+'Internal to reconcile.matching_sql: the SELECT of one source with the match tag of its manual rows; for a run (mode run, or run_by_value with the cleared rows as parameters), only the rows no earlier run cleared and the manual ones not yet reported';
+CREATE FUNCTION reconcile.matching_sql(reg reconcile.reconciliations, as_of date, mode text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -336,15 +357,15 @@ AS $$
         'FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m '
         'FROM (SELECT u.key, reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, '
         'u.batch, %s, u.manual) AS ms FROM (%s UNION ALL %s) u GROUP BY u.key) g) s',
-        reconcile.rule_sql(CASE WHEN for_run
+        reconcile.rule_sql(CASE WHEN mode <> 'view'
                                 THEN ROW((reg.rule).abs_tol, (reg.rule).rel_tol, (reg.rule).days_before,
                                          (reg.rule).days_after, (reg.rule).use_ref, as_of)::reconcile.rule
                                 ELSE reg.rule END),
-        reconcile.source_sql(reg.ledger, true, reg.columns -> 'ledger', k.raw, reg.id, for_run),
-        reconcile.source_sql(reg.statement, false, reg.columns -> 'statement', k.raw, reg.id, for_run))
+        reconcile.source_sql(reg.ledger, true, reg.columns -> 'ledger', k.raw, reg.id, mode),
+        reconcile.source_sql(reg.statement, false, reg.columns -> 'statement', k.raw, reg.id, mode))
     FROM (SELECT reconcile.raw_key(reg.ledger, reg.statement, reg.columns) AS raw) k
 $$;
-COMMENT ON FUNCTION reconcile.matching_sql(reconcile.reconciliations, date, boolean) IS
+COMMENT ON FUNCTION reconcile.matching_sql(reconcile.reconciliations, date, text) IS
 'Internal to reconcile.create and reconcile.run: the query that matches a reconciliation''s sources per key (for a run, as of a date, only the rows no earlier run cleared); Citus pushes it down';
 CREATE FUNCTION reconcile.define_views(reg reconcile.reconciliations, replace boolean)
 RETURNS void
@@ -357,7 +378,7 @@ DECLARE
     name text := reg.name;
 BEGIN
     EXECUTE pg_catalog.format('%s %I.%I WITH (security_invoker = true) AS %s',
-                              how, nsp, name || '_matches', reconcile.matching_sql(reg, NULL, false));
+                              how, nsp, name || '_matches', reconcile.matching_sql(reg, NULL, 'view'));
     EXECUTE pg_catalog.format(
         '%s %I.%I WITH (security_invoker = true) AS SELECT * FROM %I.%I '
         'WHERE reconcile.is_discrepancy(category)',
@@ -524,20 +545,39 @@ END
 $$;
 
 -- runs: one C entry point, the bookkeeping as the owner
-CREATE FUNCTION reconcile.run_query(recon_id bigint, as_of date)
-RETURNS text
+CREATE FUNCTION reconcile.run_query(recon_id bigint, as_of date, caller name)
+RETURNS TABLE (query text, ledger_out bytea[], ledger_manual bytea[], ledger_tags text[],
+               statement_out bytea[], statement_manual bytea[], statement_tags text[])
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+DECLARE
+    reg reconcile.reconciliations;
 BEGIN
     PERFORM reconcile.lock_registration(recon_id, true);
-    RETURN (SELECT reconcile.matching_sql(r, as_of, true) FROM reconcile.reconciliations r
-            WHERE r.id = run_query.recon_id);
+    SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = run_query.recon_id;
+    IF NOT (reconcile.narrowed(reg.ledger, caller) OR reconcile.narrowed(reg.statement, caller)) THEN
+        RETURN QUERY SELECT reconcile.matching_sql(reg, run_query.as_of, 'run'), NULL::bytea[], NULL::bytea[],
+                            NULL::text[], NULL::bytea[], NULL::bytea[], NULL::text[];
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT reconcile.matching_sql(reg, run_query.as_of, 'run_by_value'),
+           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE c.is_ledger AND NOT c.unreported), '{}'),
+           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE c.is_ledger AND c.unreported), '{}'),
+           COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE c.is_ledger AND c.unreported), '{}'),
+           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND NOT c.unreported), '{}'),
+           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}'),
+           COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}')
+    FROM (SELECT x.is_ledger, x.match_tag, reconcile.row_hash(x.key, x.id) AS h,
+                 x.category = 'manual' AND x.run_id IS NULL AS unreported
+          FROM reconcile.cleared x WHERE x.recon_id = reg.id) c;
 END
 $$;
-COMMENT ON FUNCTION reconcile.run_query(bigint, date) IS
-'Internal to reconcile.run: locks the registration (55P03 at once while another run holds it) and returns the query of the run';
-REVOKE ALL ON FUNCTION reconcile.run_query(bigint, date) FROM PUBLIC;
+COMMENT ON FUNCTION reconcile.run_query(bigint, date, name) IS
+'Internal to reconcile.run: locks the registration (55P03 at once while another run holds it) and returns the query of the run, with the cleared rows as parameters for a caller narrowed by row level security';
+REVOKE ALL ON FUNCTION reconcile.run_query(bigint, date, name) FROM PUBLIC;
 CREATE FUNCTION reconcile.captured()
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'rc_captured'

@@ -32,6 +32,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datum.h"
 #include "utils/timestamp.h"
 
 /* Run query with its parameters as whoever is current; the first column of its first row. */
@@ -94,6 +95,10 @@ rc_run(PG_FUNCTION_ARGS)
 	int64		recon_id;
 	int64		run_id;
 	char	   *query;
+	int			nparams;
+	Datum		params[6];
+	Oid			ptypes[6];
+	bool		pnulls[6];
 	RcScope		scope;
 	RcCapture	capture;
 	bool		isnull;
@@ -111,18 +116,43 @@ rc_run(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	recon_id = registration_of(name);
 
-	/* 2: the lock, at once or not at all, and the query of this run */
+	/* 2: the lock, at once or not at all, and the query of this run (with its parameters) */
 	rc_owner_begin(&scope, NULL);
 	PG_TRY();
 	{
-		Oid			types[2] = {INT8OID, DATEOID};
-		Datum		values[2] = {Int64GetDatum(recon_id), DateADTGetDatum(as_of)};
-		Datum		q;
+		Oid			types[3] = {INT8OID, DATEOID, NAMEOID};
+		Datum		values[3];
+		NameData	who;
+		int			ret;
+		HeapTuple	tup;
+		TupleDesc	desc;
+		MemoryContext old;
 
-		q = spi_value("SELECT reconcile.run_query($1, $2)", 2, types, values, "  ", &isnull);
-		if (isnull)
-			elog(ERROR, "reconcile.run_query returned NULL");
-		query = MemoryContextStrdup(callcxt, TextDatumGetCString(q));
+		namestrcpy(&who, GetUserNameFromId(caller, false));
+		values[0] = Int64GetDatum(recon_id);
+		values[1] = DateADTGetDatum(as_of);
+		values[2] = NameGetDatum(&who);
+		ret = SPI_execute_with_args("SELECT * FROM reconcile.run_query($1, $2, $3)", 3, types, values,
+									"   ", false, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "reconcile.run_query returned no query");
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		query = MemoryContextStrdup(callcxt, TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)));
+		nparams = 0;
+		old = MemoryContextSwitchTo(callcxt);
+		for (int i = 0; i < 6; i++)
+		{
+			Datum		v = SPI_getbinval(tup, desc, 2 + i, &isnull);
+
+			if (isnull)
+				break;
+			params[i] = datumCopy(v, false, -1);
+			ptypes[i] = SPI_gettypeid(desc, 2 + i);
+			pnulls[i] = false;
+			nparams = i + 1;
+		}
+		MemoryContextSwitchTo(old);
 	}
 	PG_CATCH();
 	{
@@ -133,7 +163,7 @@ rc_run(PG_FUNCTION_ARGS)
 	rc_owner_end(&scope);
 
 	/* 3: the sources, with the caller's rights */
-	rc_capture(&capture, callcxt, query, 0, NULL, NULL, NULL);
+	rc_capture(&capture, callcxt, query, nparams, ptypes, params, pnulls);
 
 	/* 4: the bookkeeping */
 	rc_owner_begin(&scope, &capture);

@@ -21,7 +21,7 @@ BEGIN
 END $$;
 \unset ON_ERROR_STOP
 
-SELECT plan(7);
+SELECT plan(9);
 SELECT ok(reconcile.schedule('cronrec', '* * * * *') > 0, 'schedule returns the pg_cron job id');
 SELECT is((SELECT command FROM cron.job WHERE jobname = 'reconcile:cronrec'),
           $$SELECT reconcile.run('cronrec')$$, 'the job is in cron.job as reconcile:<name>');
@@ -33,10 +33,13 @@ SELECT is((SELECT sum(amount) FILTER (WHERE item <> 'statement total') - sum(amo
           'the scheduled run''s proof adds up');
 SELECT lives_ok($$SELECT reconcile.unschedule('cronrec')$$, 'unschedule');
 SELECT is((SELECT count(*) FROM cron.job WHERE jobname = 'reconcile:cronrec'), 0::bigint, 'the job is gone');
+SELECT reconcile.schedule('cronrec', '0 3 * * *');
+SELECT lives_ok($$SELECT reconcile.drop('cronrec')$$, 'drop a scheduled reconciliation');
+SELECT is((SELECT count(*) FROM cron.job WHERE jobname = 'reconcile:cronrec'), 0::bigint, 'its pg_cron job goes with it');
 SELECT * FROM finish();
 
 SELECT reconcile.unschedule('cronrec') WHERE EXISTS (SELECT FROM cron.job WHERE jobname = 'reconcile:cronrec') \g /dev/null
-SELECT reconcile.drop('cronrec') \g /dev/null
+SELECT reconcile.drop('cronrec') WHERE EXISTS (SELECT FROM reconcile.reconciliations WHERE name = 'cronrec') \g /dev/null
 DELETE FROM reconcile.results WHERE name = 'cronrec';
 DELETE FROM reconcile.items WHERE name = 'cronrec';
 DELETE FROM reconcile.cleared WHERE name = 'cronrec';

@@ -1,9 +1,9 @@
--- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0 and 0.3.1 with a live reconciliation.
+-- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1 and 0.4.0 with a live reconciliation.
 -- (test/sh/catalog.sh checks that the updated catalogue equals a fresh install's.)
 BEGIN;
 DROP EXTENSION IF EXISTS reconcile CASCADE;
 CREATE EXTENSION reconcile VERSION '0.1.0';
-SELECT plan(16);
+SELECT plan(27);
 
 CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
 CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
@@ -47,7 +47,38 @@ SELECT lives_ok($$SELECT reconcile.run('up', '2026-11-07')$$, 'a run under 0.3.1
 SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'up' ORDER BY run_id DESC LIMIT 1),
           '{"missing_in_ledger": 2, "missing_in_statement": 1}'::jsonb,
           'leaving what earlier versions cleared alone (b is still missing, z and w are new)');
-SELECT lives_ok($$SELECT reconcile.drop('up'), reconcile.drop('up2')$$, 'and drops');
+-- 0.4.0: history gets the registration it was made for; a manual match made before shows once
+SELECT reconcile.drop('up2');
+SELECT reconcile.resolve((SELECT max(item_id) FROM reconcile.items WHERE name = 'up' AND ledger_id = 'b'), 'chased', NULL);
+SELECT reconcile.manual_match('up', ARRAY['b'], ARRAY['z'], 'by hand under 0.3.1');
+CREATE TEMP TABLE counts_031 AS
+SELECT (SELECT count(*) FROM reconcile.runs) r, (SELECT count(*) FROM reconcile.results) x,
+       (SELECT count(*) FROM reconcile.items) i, (SELECT count(*) FROM reconcile.audit_log) a,
+       (SELECT count(*) FROM reconcile.cleared) c;
+ALTER EXTENSION reconcile UPDATE TO '0.4.0';
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.4.0', 'updated to 0.4.0');
+SELECT results_eq($$SELECT (SELECT count(*) FROM reconcile.runs), (SELECT count(*) FROM reconcile.results),
+                           (SELECT count(*) FROM reconcile.items), (SELECT count(*) FROM reconcile.audit_log),
+                           (SELECT count(*) FROM reconcile.cleared)$$,
+                  $$TABLE counts_031$$, 'every run, result, item, audit entry and cleared row is kept');
+SELECT is((SELECT count(*) FROM reconcile.runs WHERE name = 'up' AND recon_id = (SELECT id FROM reconcile.reconciliations WHERE name = 'up')),
+          (SELECT count(*) FROM reconcile.runs WHERE name = 'up'), 'the runs of up belong to its registration');
+SELECT is((SELECT count(*) FROM reconcile.runs WHERE name = 'up2' AND recon_id IS NOT NULL), 0::bigint,
+          'the runs of the dropped up2 belong to no registration');
+SELECT is((SELECT count(*) FROM reconcile.items WHERE recon_id IS NULL AND name = 'up'), 0::bigint,
+          'nor do its items lose theirs');
+SELECT is((SELECT count(*) FROM reconcile.cleared WHERE name = 'up' AND recon_id IS NULL), 0::bigint,
+          'nor its cleared rows');
+SELECT is((SELECT category::text FROM public.up_matches WHERE ledger_id = 'b'), 'missing_in_statement',
+          'a view made before 0.4.0 keeps its query');
+SELECT lives_ok($$SELECT reconcile.refresh_views('up')$$, 'refresh_views replaces it');
+SELECT is((SELECT category::text FROM public.up_matches WHERE ledger_id = 'b'), 'manual',
+          'and the view now shows the manual match');
+SELECT lives_ok($$SELECT reconcile.run('up', '2026-11-08')$$, 'a run under 0.4.0 continues the history');
+SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'up' ORDER BY run_id DESC LIMIT 1),
+          '{"manual": 1, "missing_in_ledger": 1}'::jsonb,
+          'it reports the manual match made before, once, and leaves what earlier versions cleared alone');
+SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
 
 SELECT * FROM finish();
 ROLLBACK;

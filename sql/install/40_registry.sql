@@ -54,8 +54,10 @@ COMMENT ON FUNCTION reconcile.caller() IS
 'Internal: the role the caller acts as (SET ROLE, else the session user), also inside SECURITY DEFINER functions';
 
 -- Whether row level security narrows, for role who, what rel shows: on the table itself, or on a
--- table that a security_invoker view reads (recursively).  Views that read with their owner's
--- rights show everyone the same rows.
+-- table that a security_invoker view reads (recursively).  A role is not narrowed on a table whose
+-- row level security does not apply to it (superuser, BYPASSRLS, owner), or when a permissive policy
+-- that applies to it is USING (true) and no restrictive one applies.  Views that read with their
+-- owner's rights show everyone the same rows.
 CREATE FUNCTION reconcile.narrowed(rel regclass, who name)
 RETURNS boolean
 LANGUAGE sql STABLE
@@ -71,17 +73,27 @@ AS $$
                          WHERE o ~* '^security_invoker=(true|on|yes|1|t|y)$')
         JOIN pg_catalog.pg_rewrite w ON w.ev_class = v.oid
         JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = w.oid
-             AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid)
-    SELECT COALESCE(pg_catalog.bool_or(c.relrowsecurity
-                    AND NOT (r.rolsuper OR r.rolbypassrls
-                             OR (pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity))),
-                    false)
+             AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid),
+    applying AS (
+        SELECT p.polrelid, p.polpermissive, pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual
+        FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_roles r ON r.rolname = who
+        WHERE p.polcmd IN ('r', '*')
+          AND (0::oid = ANY (p.polroles)
+               OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) pr
+                          WHERE pg_catalog.pg_has_role(r.oid, pr, 'MEMBER'))))
+    SELECT COALESCE(pg_catalog.bool_or(
+               c.relrowsecurity
+               AND NOT (r.rolsuper OR r.rolbypassrls
+                        OR (pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity))
+               AND NOT (EXISTS (SELECT FROM applying a WHERE a.polrelid = c.oid AND a.polpermissive AND a.qual = 'true')
+                        AND NOT EXISTS (SELECT FROM applying a WHERE a.polrelid = c.oid AND NOT a.polpermissive))),
+           false)
     FROM base b
     JOIN pg_catalog.pg_class c ON c.oid = b.oid AND c.relkind IN ('r', 'p')
     JOIN pg_catalog.pg_roles r ON r.rolname = who
 $$;
 COMMENT ON FUNCTION reconcile.narrowed(regclass, name) IS
-'Internal: whether row level security narrows, for the role, what the relation shows (on it, or on a table a security_invoker view reads)';
+'Internal: whether row level security narrows, for the role, what the relation shows (on it, or on a table a security_invoker view reads; not when a permissive USING (true) policy applies to it and no restrictive one)';
 
 -- The reconciliations whose history a role may read: every row of it (whole) when it may SELECT both
 -- sources and row level security narrows neither for it; only what its own runs made (not whole)

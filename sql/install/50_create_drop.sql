@@ -83,32 +83,46 @@ COMMENT ON FUNCTION reconcile.side_sql(regclass, boolean, jsonb, boolean) IS
 'Internal to reconcile.matching_sql: the SELECT of one source in canonical columns (key first, as Citus needs; as stored when raw_key)';
 
 -- The SELECT of one source, each row with the match tag of a manual match it belongs to (NULL for
--- the others).  For the views: every row, the manual ones tagged.  For a run (for_run): the rows
--- no earlier run of the reconciliation cleared, and the manual ones no run has reported yet,
--- tagged.  The cleared rows are read through a subquery that Citus sends to the workers as an
--- intermediate result (it refuses a correlated NOT EXISTS on a local table); the key is compared
--- with IS NOT DISTINCT FROM, so that NULL and '' are two keys and the hash join hashes the id alone.
+-- the others).  mode 'view': every row, the manual ones tagged.  mode 'run': the rows no earlier
+-- run of the reconciliation cleared, and the manual ones no run has reported yet, tagged; the
+-- cleared rows are read through a subquery that Citus sends to the workers as an intermediate
+-- result (it refuses a correlated NOT EXISTS on a local table), the key compared with IS NOT
+-- DISTINCT FROM so that NULL and '' are two keys and the hash join hashes the id alone.  mode
+-- 'run_by_value': the same, the cleared rows given as parameters (the hashes of the rows to leave
+-- out, $1 ledger and $4 statement; the hashes and tags of the manual ones, $2 and $3, $5 and $6),
+-- for a caller that row level security narrows, who may not read the cleared rows of others.
 CREATE FUNCTION reconcile.source_sql(rel regclass, is_ledger boolean, cols jsonb, raw_key boolean,
-                                     recon_id bigint, for_run boolean)
+                                     recon_id bigint, mode text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_catalog.format(
-        'SELECT src.*, c.match_tag AS manual FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag, '
-        'c.category, c.run_id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
-        'AND c.is_ledger OPERATOR(pg_catalog.=) %s%s) c ON c.id OPERATOR(pg_catalog.=) src.id '
-        'AND c.key IS NOT DISTINCT FROM (src.key)::text%s',
-        reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
-        CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
-        CASE WHEN for_run THEN ''
-             ELSE ' AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category' END,
-        CASE WHEN for_run THEN ' WHERE c.id IS NULL OR (c.category OPERATOR(pg_catalog.=) '
-                               '''manual''::reconcile.category AND c.run_id IS NULL)'
-             ELSE '' END)
+    SELECT CASE mode
+        WHEN 'run_by_value' THEN pg_catalog.format(
+            'SELECT src.*, m.tag AS manual FROM (%s) src '
+            'LEFT JOIN pg_catalog.unnest($%s::bytea[]) x(h) '
+            'ON x.h OPERATOR(pg_catalog.=) reconcile.row_hash((src.key)::text, src.id) '
+            'LEFT JOIN ROWS FROM (pg_catalog.unnest($%s::bytea[]), pg_catalog.unnest($%s::text[])) m(h, tag) '
+            'ON m.h OPERATOR(pg_catalog.=) reconcile.row_hash((src.key)::text, src.id) WHERE x.h IS NULL',
+            reconcile.side_sql(rel, is_ledger, cols, raw_key),
+            CASE WHEN is_ledger THEN 1 ELSE 4 END, CASE WHEN is_ledger THEN 2 ELSE 5 END,
+            CASE WHEN is_ledger THEN 3 ELSE 6 END)
+        ELSE pg_catalog.format(
+            'SELECT src.*, c.match_tag AS manual FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag, '
+            'c.category, c.run_id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
+            'AND c.is_ledger OPERATOR(pg_catalog.=) %s%s) c ON c.id OPERATOR(pg_catalog.=) src.id '
+            'AND c.key IS NOT DISTINCT FROM (src.key)::text%s',
+            reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
+            CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
+            CASE WHEN mode = 'run' THEN ''
+                 ELSE ' AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category' END,
+            CASE WHEN mode = 'run' THEN ' WHERE c.id IS NULL OR (c.category OPERATOR(pg_catalog.=) '
+                                        '''manual''::reconcile.category AND c.run_id IS NULL)'
+                 ELSE '' END)
+    END
 $$;
-COMMENT ON FUNCTION reconcile.source_sql(regclass, boolean, jsonb, boolean, bigint, boolean) IS
-'Internal to reconcile.matching_sql: the SELECT of one source with the match tag of its manual rows; for a run, only the rows no earlier run cleared and the manual ones not yet reported';
+COMMENT ON FUNCTION reconcile.source_sql(regclass, boolean, jsonb, boolean, bigint, text) IS
+'Internal to reconcile.matching_sql: the SELECT of one source with the match tag of its manual rows; for a run (mode run, or run_by_value with the cleared rows as parameters), only the rows no earlier run cleared and the manual ones not yet reported';
 
 -- The rule as SQL text, for the matching query: formatted here and nowhere else.
 CREATE FUNCTION reconcile.rule_sql(r reconcile.rule)
@@ -123,14 +137,14 @@ COMMENT ON FUNCTION reconcile.rule_sql(reconcile.rule) IS
 'Internal to reconcile.matching_sql: a rule as the SQL expression that rebuilds it';
 
 -- The query that matches a reconciliation, for its views and for its runs alike: both sources in
--- canonical columns (for a run, only the rows no earlier run cleared), the rows matched by hand
--- tagged, matched per key by match_detail_agg, one row per result with the columns of
--- <name>_matches.  A run's as_of replaces the rule's.  Written so that Citus can push the matching
+-- canonical columns (for a run, only the rows no earlier run cleared: mode as in source_sql), the
+-- rows matched by hand tagged, matched per key by match_detail_agg, one row per result with the
+-- columns of <name>_matches.  A run's as_of replaces the rule's.  Written so that Citus can push the matching
 -- down to the shards when the sources are distributed by the key and co-located: the key is grouped
 -- on as stored where that is safe (raw_key), the cleared rows come from a subquery (sent to the
 -- workers as an intermediate result), and the result array is unnested in the SELECT list (a
 -- LATERAL join over a subquery that reads an intermediate result cannot be pushed down).
-CREATE FUNCTION reconcile.matching_sql(reg reconcile.reconciliations, as_of date, for_run boolean)
+CREATE FUNCTION reconcile.matching_sql(reg reconcile.reconciliations, as_of date, mode text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -140,15 +154,15 @@ AS $$
         'FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m '
         'FROM (SELECT u.key, reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, '
         'u.batch, %s, u.manual) AS ms FROM (%s UNION ALL %s) u GROUP BY u.key) g) s',
-        reconcile.rule_sql(CASE WHEN for_run
+        reconcile.rule_sql(CASE WHEN mode <> 'view'
                                 THEN ROW((reg.rule).abs_tol, (reg.rule).rel_tol, (reg.rule).days_before,
                                          (reg.rule).days_after, (reg.rule).use_ref, as_of)::reconcile.rule
                                 ELSE reg.rule END),
-        reconcile.source_sql(reg.ledger, true, reg.columns -> 'ledger', k.raw, reg.id, for_run),
-        reconcile.source_sql(reg.statement, false, reg.columns -> 'statement', k.raw, reg.id, for_run))
+        reconcile.source_sql(reg.ledger, true, reg.columns -> 'ledger', k.raw, reg.id, mode),
+        reconcile.source_sql(reg.statement, false, reg.columns -> 'statement', k.raw, reg.id, mode))
     FROM (SELECT reconcile.raw_key(reg.ledger, reg.statement, reg.columns) AS raw) k
 $$;
-COMMENT ON FUNCTION reconcile.matching_sql(reconcile.reconciliations, date, boolean) IS
+COMMENT ON FUNCTION reconcile.matching_sql(reconcile.reconciliations, date, text) IS
 'Internal to reconcile.create and reconcile.run: the query that matches a reconciliation''s sources per key (for a run, as of a date, only the rows no earlier run cleared); Citus pushes it down';
 
 -- The three views of a registration, created (or, with replace, replaced) as the calling role.
@@ -163,7 +177,7 @@ DECLARE
     name text := reg.name;
 BEGIN
     EXECUTE pg_catalog.format('%s %I.%I WITH (security_invoker = true) AS %s',
-                              how, nsp, name || '_matches', reconcile.matching_sql(reg, NULL, false));
+                              how, nsp, name || '_matches', reconcile.matching_sql(reg, NULL, 'view'));
     EXECUTE pg_catalog.format(
         '%s %I.%I WITH (security_invoker = true) AS SELECT * FROM %I.%I '
         'WHERE reconcile.is_discrepancy(category)',

@@ -206,20 +206,42 @@ REVOKE ALL ON FUNCTION reconcile.audit(bigint, text, text, bigint, jsonb, name) 
 ----------------------------------------------------------------------------
 
 -- The query of a run, once its registration is locked (55P03 at once when another run holds it).
-CREATE FUNCTION reconcile.run_query(recon_id bigint, as_of date)
-RETURNS text
+-- A caller that row level security narrows on a source may not read the cleared rows of others'
+-- runs: for it, they go into the query as parameters (their hashes, and the tags of the manual
+-- matches not yet reported), each side's three as source_sql's mode run_by_value expects.
+CREATE FUNCTION reconcile.run_query(recon_id bigint, as_of date, caller name)
+RETURNS TABLE (query text, ledger_out bytea[], ledger_manual bytea[], ledger_tags text[],
+               statement_out bytea[], statement_manual bytea[], statement_tags text[])
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+DECLARE
+    reg reconcile.reconciliations;
 BEGIN
     PERFORM reconcile.lock_registration(recon_id, true);
-    RETURN (SELECT reconcile.matching_sql(r, as_of, true) FROM reconcile.reconciliations r
-            WHERE r.id = run_query.recon_id);
+    SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = run_query.recon_id;
+    IF NOT (reconcile.narrowed(reg.ledger, caller) OR reconcile.narrowed(reg.statement, caller)) THEN
+        RETURN QUERY SELECT reconcile.matching_sql(reg, run_query.as_of, 'run'), NULL::bytea[], NULL::bytea[],
+                            NULL::text[], NULL::bytea[], NULL::bytea[], NULL::text[];
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT reconcile.matching_sql(reg, run_query.as_of, 'run_by_value'),
+           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE c.is_ledger AND NOT c.unreported), '{}'),
+           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE c.is_ledger AND c.unreported), '{}'),
+           COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE c.is_ledger AND c.unreported), '{}'),
+           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND NOT c.unreported), '{}'),
+           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}'),
+           COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}')
+    FROM (SELECT x.is_ledger, x.match_tag, reconcile.row_hash(x.key, x.id) AS h,
+                 x.category = 'manual' AND x.run_id IS NULL AS unreported
+          FROM reconcile.cleared x WHERE x.recon_id = reg.id) c;
 END
 $$;
-COMMENT ON FUNCTION reconcile.run_query(bigint, date) IS
-'Internal to reconcile.run: locks the registration (55P03 at once while another run holds it) and returns the query of the run';
-REVOKE ALL ON FUNCTION reconcile.run_query(bigint, date) FROM PUBLIC;
+COMMENT ON FUNCTION reconcile.run_query(bigint, date, name) IS
+'Internal to reconcile.run: locks the registration (55P03 at once while another run holds it) and returns the query of the run, with the cleared rows as parameters for a caller narrowed by row level security';
+REVOKE ALL ON FUNCTION reconcile.run_query(bigint, date, name) FROM PUBLIC;
 
 -- The rows a run or a manual match read with the caller's rights, to its bookkeeping only
 -- (src/trust.c); refused anywhere else.

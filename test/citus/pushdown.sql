@@ -53,7 +53,7 @@ SELECT matches(pg_temp.task_query('SELECT * FROM public.pd_summary'), 'reconcile
 SELECT lives_ok($$SELECT reconcile.run('pd', '2026-12-31')$$, 'reconcile.run works with distributed sources');
 SELECT reconcile.run('pd', '2026-12-31');
 CREATE TEMP TABLE run_sql AS
-SELECT reconcile.matching_sql(r.ledger, r.statement, r.columns, r.rule, r.name) AS q
+SELECT reconcile.matching_sql(r, '2026-12-31', 'run') AS q
 FROM reconcile.reconciliations r WHERE name = 'pd';
 SELECT matches(pg_temp.coordinator_part((SELECT q FROM run_sql)), 'Distributed Subplan',
                'a run sends the cleared rows to the workers as an intermediate result');
