@@ -12,7 +12,11 @@
 -- - the NOTIFY payload on channel reconcile is {"name", "run_id"} only;
 -- - the registry is written only by reconcile.create and reconcile.drop;
 -- - NULL and '' keys are two keys; ids of any length; invalid rows are left out of the proof's totals;
--- - maker-checker compares persons (session users, acting roles, memberships);
+-- - maker-checker compares persons (the roles that logged in), acting roles and memberships;
+-- - the follow-up functions are C entry points that read who acts where it cannot be faked, and
+--   refuse to act inside a security-restricted operation; the registry's owner is a role id;
+-- - keys and ids of date, time, interval, float and bytea types are written the same way in
+--   every session (reconcile.key_text);
 -- - views made before keep their query: reconcile.refresh_views(name) replaces them.
 
 
@@ -47,6 +51,10 @@ SELECT pg_catalog.pg_extension_config_dump('reconcile.reconciliations_id_seq', '
 DROP POLICY reconciliations_insert ON reconcile.reconciliations;
 DROP POLICY reconciliations_delete ON reconcile.reconciliations;
 REVOKE INSERT, DELETE ON reconcile.reconciliations FROM PUBLIC;
+-- the owner by its id: a role created later under a dropped owner's name is not its owner
+ALTER TABLE reconcile.reconciliations ALTER COLUMN owner DROP DEFAULT, ALTER COLUMN owner DROP NOT NULL,
+    ALTER COLUMN owner TYPE regrole USING pg_catalog.to_regrole(pg_catalog.quote_ident(owner));
+COMMENT ON COLUMN reconcile.reconciliations.owner IS 'Role that created the reconciliation (by its id: a role created later under the same name is not its owner; NULL when the role was dropped before 0.4.0, then only superusers drop it)';
 
 -- history keeps the registration it was made for (a run of a name that was dropped and made
 -- again before this update belongs to the registration that existed when it ran, or to none)
@@ -55,6 +63,7 @@ ALTER TABLE reconcile.results ADD COLUMN recon_id bigint;
 ALTER TABLE reconcile.cleared ADD COLUMN recon_id bigint;
 ALTER TABLE reconcile.audit_log ADD COLUMN recon_id bigint;
 ALTER TABLE reconcile.items ADD COLUMN recon_id bigint, ADD COLUMN resolved_session name, ADD COLUMN approved_session name;
+ALTER TABLE reconcile.cleared ADD COLUMN made_by name;
 UPDATE reconcile.runs u SET recon_id = r.id FROM reconcile.reconciliations r
 WHERE u.name = r.name AND u.started_at >= r.created_at;
 UPDATE reconcile.results x SET recon_id = u.recon_id FROM reconcile.runs u WHERE x.run_id = u.run_id;
@@ -70,10 +79,11 @@ COMMENT ON COLUMN reconcile.results.recon_id IS 'The registration the run was ma
 COMMENT ON COLUMN reconcile.cleared.recon_id IS 'The registration the rows were cleared for';
 COMMENT ON COLUMN reconcile.audit_log.recon_id IS 'The registration the action was on';
 COMMENT ON COLUMN reconcile.items.recon_id IS 'The registration it was found for';
-COMMENT ON COLUMN reconcile.items.resolved_session IS 'Session user of the maker';
-COMMENT ON COLUMN reconcile.items.approved_session IS 'Session user of the checker';
+COMMENT ON COLUMN reconcile.items.resolved_session IS 'The maker as a person: the role that logged in (SET SESSION AUTHORIZATION does not change it)';
+COMMENT ON COLUMN reconcile.items.approved_session IS 'The checker as a person: the role that logged in';
 COMMENT ON COLUMN reconcile.items.resolved_by IS 'Role that resolved it (the maker), as it acted';
 COMMENT ON COLUMN reconcile.audit_log.action IS 'create, drop, run, assign, resolve, approve, reopen, manual_match or unmatch';
+COMMENT ON COLUMN reconcile.cleared.made_by IS 'The role that matched the row by hand (a manual match; NULL for rows a run cleared)';
 
 -- NULL and '' keys are two keys; unique indexes on hashes, which hold ids of any length
 ALTER TABLE reconcile.cleared DROP CONSTRAINT cleared_pkey;
@@ -83,34 +93,23 @@ WHERE c.recon_id = r.id AND c.key = '' AND NOT (r.columns -> 'ledger' ? 'key');
 DROP INDEX reconcile.cleared_name_match_tag_idx;
 DROP INDEX reconcile.items_identity;
 ALTER TABLE reconcile.results DROP CONSTRAINT results_run_id_fkey;
-CREATE FUNCTION reconcile.row_hash(key text, id text)
+CREATE FUNCTION reconcile.row_ident(key text, id text)
 RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT pg_catalog.sha256(pg_catalog.convert_to(
-        CASE WHEN key IS NULL THEN 'n' ELSE 'k' || pg_catalog.length(key) || ':' || key END
-        || ':' || COALESCE(id, ''), 'UTF8'))
-$$;
-COMMENT ON FUNCTION reconcile.row_hash(text, text) IS
+AS 'MODULE_PATHNAME', 'rc_row_ident'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.row_ident(text, text) IS
 'Internal: the identity of a source row within its side (key, NULL apart from '''', and id), as a SHA-256 a unique index can hold';
-CREATE FUNCTION reconcile.item_hash(key text, ledger_id text, statement_id text)
+CREATE FUNCTION reconcile.item_ident(key text, ledger_id text, statement_id text)
 RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT pg_catalog.sha256(pg_catalog.convert_to(
-        CASE WHEN key IS NULL THEN 'n' ELSE 'k' || pg_catalog.length(key) || ':' || key END
-        || CASE WHEN ledger_id IS NULL THEN 'n' ELSE 'l' || pg_catalog.length(ledger_id) || ':' || ledger_id END
-        || CASE WHEN statement_id IS NULL THEN 'n' ELSE 's' || pg_catalog.length(statement_id) || ':' || statement_id END,
-        'UTF8'))
-$$;
-COMMENT ON FUNCTION reconcile.item_hash(text, text, text) IS
+AS 'MODULE_PATHNAME', 'rc_item_ident'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.item_ident(text, text, text) IS
 'Internal: the identity of an item (key, ledger row, statement row), as a SHA-256 a unique index can hold';
-CREATE UNIQUE INDEX cleared_identity ON reconcile.cleared (recon_id, is_ledger, reconcile.row_hash(key, id));
+CREATE UNIQUE INDEX cleared_identity ON reconcile.cleared (recon_id, is_ledger, reconcile.row_ident(key, id));
 CREATE INDEX ON reconcile.cleared (recon_id, match_tag);
+CREATE INDEX cleared_manual ON reconcile.cleared (recon_id, is_ledger) WHERE category = 'manual';
 CREATE UNIQUE INDEX items_identity ON reconcile.items
-    (recon_id, reconcile.item_hash(key, ledger_id, statement_id))
+    (recon_id, reconcile.item_ident(key, ledger_id, statement_id))
     WHERE status <> 'cleared';
 CREATE INDEX ON reconcile.runs (recon_id, run_id);
 
@@ -125,37 +124,60 @@ RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH RECURSIVE base(oid) AS (
-        SELECT rel::oid
+    WITH RECURSIVE reach(oid, reader) AS (
+        SELECT rel::oid, (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = who)
         UNION
-        SELECT d.refobjid
-        FROM base b
+        SELECT d.refobjid,
+               CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_options_to_table(v.reloptions) o
+                                 WHERE o.option_name = 'security_invoker' AND o.option_value::boolean)
+                    THEN b.reader ELSE v.relowner END
+        FROM reach b
         JOIN pg_catalog.pg_class v ON v.oid = b.oid AND v.relkind = 'v'
-             AND EXISTS (SELECT FROM pg_catalog.unnest(v.reloptions) o
-                         WHERE o ~* '^security_invoker=(true|on|yes|1|t|y)$')
         JOIN pg_catalog.pg_rewrite w ON w.ev_class = v.oid
         JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = w.oid
-             AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid),
-    applying AS (
-        SELECT p.polrelid, p.polpermissive, pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual
-        FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_roles r ON r.rolname = who
-        WHERE p.polcmd IN ('r', '*')
-          AND (0::oid = ANY (p.polroles)
-               OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) pr
-                          WHERE pg_catalog.pg_has_role(r.oid, pr, 'MEMBER'))))
-    SELECT COALESCE(pg_catalog.bool_or(
-               c.relrowsecurity
+             AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid)
+    SELECT EXISTS (
+        SELECT FROM reach b
+        LEFT JOIN pg_catalog.pg_class c ON c.oid = b.oid
+        LEFT JOIN pg_catalog.pg_roles r ON r.oid = b.reader
+        WHERE c.oid IS NULL OR r.oid IS NULL
+           OR c.relkind NOT IN ('r', 'p', 'v', 'm')
+           -- a table: its row level security, for the role that reads it
+           OR (c.relkind IN ('r', 'p') AND c.relrowsecurity
                AND NOT (r.rolsuper OR r.rolbypassrls
                         OR (pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity))
-               AND NOT (EXISTS (SELECT FROM applying a WHERE a.polrelid = c.oid AND a.polpermissive AND a.qual = 'true')
-                        AND NOT EXISTS (SELECT FROM applying a WHERE a.polrelid = c.oid AND NOT a.polpermissive))),
-           false)
-    FROM base b
-    JOIN pg_catalog.pg_class c ON c.oid = b.oid AND c.relkind IN ('r', 'p')
-    JOIN pg_catalog.pg_roles r ON r.rolname = who
+               AND NOT (EXISTS (SELECT FROM pg_catalog.pg_policy p
+                                WHERE p.polrelid = c.oid AND p.polcmd IN ('r', '*') AND p.polpermissive
+                                  AND (0::oid = ANY (p.polroles)
+                                       OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) pr
+                                                  WHERE pg_catalog.pg_has_role(r.oid, pr, 'MEMBER')))
+                                  AND pg_catalog.textregexeq(p.polqual::text,
+                                      '^\{CONST :consttype 16 [^{}]* :constisnull false [^{}]*:constvalue 1 \[ (1 0 0 0 0 0 0 0|0 0 0 0 0 0 0 1) \]\}$'))
+                        AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy p
+                                        WHERE p.polrelid = c.oid AND p.polcmd IN ('r', '*') AND NOT p.polpermissive
+                                          AND (0::oid = ANY (p.polroles)
+                                               OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) pr
+                                                          WHERE pg_catalog.pg_has_role(r.oid, pr, 'MEMBER'))))))
+           -- a view: what its query calls (functions of other schemas, and operators, are in
+           -- pg_depend; pg_catalog's are not, so they are read from the query's node tree)
+           OR (c.relkind = 'v' AND EXISTS (
+                   SELECT FROM pg_catalog.pg_rewrite w
+                   WHERE w.ev_class = c.oid
+                     AND (pg_catalog.textregexeq(w.ev_action::text, '\{SQLVALUEFUNCTION :op (9|1[0-4]) ')
+                          OR EXISTS (SELECT FROM pg_catalog.pg_depend d
+                                     WHERE d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = w.oid
+                                       AND d.refclassid IN ('pg_catalog.pg_proc'::regclass,
+                                                            'pg_catalog.pg_operator'::regclass,
+                                                            'pg_catalog.pg_aggregate'::regclass))
+                          OR EXISTS (SELECT FROM pg_catalog.regexp_matches(w.ev_action::text,
+                                                     ':(?:funcid|opfuncid|aggfnoid|winfnoid) (\d+) ', 'g') m
+                                     JOIN pg_catalog.pg_proc f ON f.oid = m[1]::oid
+                                     WHERE f.provolatile = 'v' OR f.prosecdef
+                                        OR f.proname ~ '^(current_|session_|has_.*_privilege$|pg_has_role$|row_security_active$|pg_my_temp_schema$|pg_is_other_temp_schema$|pg_backend_pid$|inet_client_|pg_current_)'))))
+    )
 $$;
 COMMENT ON FUNCTION reconcile.narrowed(regclass, name) IS
-'Internal: whether row level security narrows, for the role, what the relation shows (on it, or on a table a security_invoker view reads; not when a permissive USING (true) policy applies to it and no restrictive one)';
+'Internal: whether what the relation shows may depend, for the role, on who reads it (row level security that narrows it, on it or on what its views read; a view calling functions that may depend on the reader, or a foreign table); not when a permissive USING (true) policy applies and no restrictive one';
 CREATE FUNCTION reconcile.readable(whole boolean, who name DEFAULT current_user)
 RETURNS SETOF bigint
 LANGUAGE sql STABLE
@@ -181,7 +203,8 @@ CREATE POLICY audit_visible ON reconcile.audit_log FOR SELECT
 CREATE POLICY cleared_visible ON reconcile.cleared FOR SELECT
     USING (recon_id IN (SELECT reconcile.readable(true))
            OR (recon_id IN (SELECT reconcile.readable(false))
-               AND run_id IN (SELECT u.run_id FROM reconcile.runs u WHERE u.run_by = current_user)));
+               AND (run_id IN (SELECT u.run_id FROM reconcile.runs u WHERE u.run_by = current_user)
+                    OR made_by = current_user)));
 CREATE POLICY items_visible ON reconcile.items FOR SELECT
     USING (recon_id IN (SELECT reconcile.readable(true))
            OR (recon_id IN (SELECT reconcile.readable(false))
@@ -190,16 +213,16 @@ CREATE POLICY items_visible ON reconcile.items FOR SELECT
 -- the audit log names the registration
 DROP FUNCTION reconcile.audit(text, text, bigint, jsonb);
 CREATE FUNCTION reconcile.audit(recon_id bigint, action text, name text, item_id bigint, details jsonb,
-                                actor name DEFAULT NULL)
+                                actor name)
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO reconcile.audit_log (acting_role, action, name, item_id, details, recon_id)
-    VALUES (COALESCE(actor, reconcile.caller()), action, name, item_id, details, recon_id)
+    VALUES (actor, action, name, item_id, details, recon_id)
 $$;
 COMMENT ON FUNCTION reconcile.audit(bigint, text, text, bigint, jsonb, name) IS
-'Internal: appends one audit_log entry, for the actor (by default the caller)';
+'Internal: appends one audit_log entry, for the acting role the entry point read (src/act.c, src/run.c)';
 REVOKE ALL ON FUNCTION reconcile.audit(bigint, text, text, bigint, jsonb, name) FROM PUBLIC;
 
 -- registrations, their locks, create and drop
@@ -216,8 +239,9 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'reconciliation "%" does not exist', name USING ERRCODE = '42704';
     END IF;
-    IF NOT (pg_catalog.has_table_privilege(who, reg.ledger, 'SELECT')
-            AND pg_catalog.has_table_privilege(who, reg.statement, 'SELECT')) THEN
+    -- (has_table_privilege is NULL for a relation that was dropped)
+    IF NOT COALESCE(pg_catalog.has_table_privilege(who, reg.ledger, 'SELECT')
+                    AND pg_catalog.has_table_privilege(who, reg.statement, 'SELECT'), false) THEN
         RAISE EXCEPTION 'permission denied for reconciliation "%"', name
             USING ERRCODE = '42501',
                   HINT = 'The role needs SELECT on both of its source relations.';
@@ -250,14 +274,14 @@ $$;
 COMMENT ON FUNCTION reconcile.lock_registration(bigint, boolean) IS
 'Internal: locks a registration for the rest of the transaction (with nowait, 55P03 at once when a run holds it)';
 REVOKE ALL ON FUNCTION reconcile.lock_registration(bigint, boolean) FROM PUBLIC;
-CREATE FUNCTION reconcile.register(name text, ledger regclass, statement regclass, rule reconcile.rule,
-                                   columns jsonb, view_schema name)
+CREATE FUNCTION reconcile.register_by(actor name, person name, name text, ledger regclass,
+                                      statement regclass, rule reconcile.rule, columns jsonb,
+                                      view_schema name)
 RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    who name := reconcile.caller();
     r   reconcile.rule;
     rid bigint;
 BEGIN
@@ -268,13 +292,14 @@ BEGIN
         RAISE EXCEPTION 'a registration needs every argument' USING ERRCODE = '22023';
     END IF;
     r := reconcile.rule(rule.abs_tol, rule.rel_tol, rule.days_before, rule.days_after, rule.use_ref, rule.as_of);
-    IF NOT (pg_catalog.has_table_privilege(who, ledger, 'SELECT')
-            AND pg_catalog.has_table_privilege(who, statement, 'SELECT')) THEN
+    IF NOT COALESCE(pg_catalog.has_table_privilege(actor, ledger, 'SELECT')
+                    AND pg_catalog.has_table_privilege(actor, statement, 'SELECT'), false) THEN
         RAISE EXCEPTION 'permission denied to reconcile % against %', ledger, statement
             USING ERRCODE = '42501', HINT = 'The role needs SELECT on both relations.';
     END IF;
     INSERT INTO reconcile.reconciliations (name, ledger, statement, rule, columns, view_schema, owner)
-    VALUES (register.name, ledger, statement, r, columns, view_schema, who)
+    VALUES (register_by.name, ledger, statement, r, columns, view_schema,
+            (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = actor)::regrole)
     ON CONFLICT DO NOTHING
     RETURNING id INTO rid;
     IF rid IS NULL THEN
@@ -283,36 +308,101 @@ BEGIN
     PERFORM reconcile.audit(rid, 'create', name, NULL,
                             pg_catalog.jsonb_build_object('ledger', ledger::text, 'statement', statement::text,
                                                           'rule', pg_catalog.to_jsonb(r), 'columns', columns,
-                                                          'view_schema', view_schema), who);
+                                                          'view_schema', view_schema), actor);
     RETURN rid;
 END
 $$;
+COMMENT ON FUNCTION reconcile.register_by(name, name, text, regclass, regclass, reconcile.rule, jsonb, name) IS
+'Internal to reconcile.register (src/act.c), as the tables'' owner: registers a reconciliation for the acting role (who must be able to SELECT both sources) and audits it; 42710 when the name is taken';
+REVOKE ALL ON FUNCTION reconcile.register_by(name, name, text, regclass, regclass, reconcile.rule, jsonb, name) FROM PUBLIC;
+CREATE FUNCTION reconcile.register(name text, ledger regclass, statement regclass, rule reconcile.rule,
+                                   columns jsonb, view_schema name)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
 COMMENT ON FUNCTION reconcile.register(text, regclass, regclass, reconcile.rule, jsonb, name) IS
-'Internal to reconcile.create: registers a reconciliation for the calling role (who must be able to SELECT both sources) and audits it; 42710 when the name is taken';
-CREATE FUNCTION reconcile.unregister(name text)
+'Internal to reconcile.create: registers a reconciliation for the acting role (who must be able to SELECT both sources) and audits it; 42710 when the name is taken';
+CREATE FUNCTION reconcile.unregister_by(actor name, person name, name text)
 RETURNS reconcile.reconciliations
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    who name := reconcile.caller();
     reg reconcile.reconciliations;
+    me  oid := (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = actor);
 BEGIN
-    SELECT * INTO reg FROM reconcile.reconciliations r WHERE r.name = unregister.name FOR UPDATE;
+    SELECT * INTO reg FROM reconcile.reconciliations r WHERE r.name = unregister_by.name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'reconciliation "%" does not exist', name USING ERRCODE = '42704';
     END IF;
-    IF NOT pg_catalog.pg_has_role(who, reg.owner, 'MEMBER') THEN
+    IF NOT (SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.oid = me)
+       AND NOT COALESCE(EXISTS (SELECT FROM pg_catalog.pg_roles o WHERE o.oid = reg.owner)
+                        AND pg_catalog.pg_has_role(me, reg.owner, 'MEMBER'), false) THEN
         RAISE EXCEPTION 'permission denied to drop reconciliation "%"', name
             USING ERRCODE = '42501', HINT = 'Only its owner can drop it.';
     END IF;
     DELETE FROM reconcile.reconciliations r WHERE r.id = reg.id;
-    PERFORM reconcile.audit(reg.id, 'drop', name, NULL, '{}', who);
+    PERFORM reconcile.audit(reg.id, 'drop', name, NULL, '{}', actor);
     RETURN reg;
 END
 $$;
+COMMENT ON FUNCTION reconcile.unregister_by(name, name, text) IS
+'Internal to reconcile.unregister (src/act.c), as the tables'' owner: removes a registration for its owner, after any run that holds it, and audits it; its history keeps the registration id';
+REVOKE ALL ON FUNCTION reconcile.unregister_by(name, name, text) FROM PUBLIC;
+CREATE FUNCTION reconcile.unregister(name text)
+RETURNS reconcile.reconciliations
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
 COMMENT ON FUNCTION reconcile.unregister(text) IS
 'Internal to reconcile.drop: removes a registration for its owner, after any run that holds it, and audits it; its history keeps the registration id';
+-- keys and ids written the same way in every session
+CREATE FUNCTION reconcile.key_text(value anyelement)
+RETURNS text
+AS 'MODULE_PATHNAME', 'rc_key_text'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.key_text(anyelement) IS
+'Internal: the text of a date, timestamp, timestamptz, interval, float or bytea key or id, the same under any DateStyle, TimeZone, IntervalStyle, extra_float_digits and bytea_output (ISO, UTC, postgres, shortest exact, hex)';
+CREATE FUNCTION reconcile.text_sql(rel regclass, col text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE t(oid, base) AS (
+        SELECT y.oid, y.typbasetype
+        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type y ON y.oid = a.atttypid
+        WHERE a.attrelid = rel AND a.attname = col AND NOT a.attisdropped
+        UNION ALL
+        SELECT y.oid, y.typbasetype FROM t JOIN pg_catalog.pg_type y ON y.oid = t.base WHERE t.base <> 0)
+    SELECT CASE WHEN EXISTS (SELECT FROM t WHERE t.base = 0 AND t.oid IN (
+                    'pg_catalog.date'::pg_catalog.regtype, 'pg_catalog.timestamp'::pg_catalog.regtype,
+                    'pg_catalog.timestamptz'::pg_catalog.regtype, 'pg_catalog.interval'::pg_catalog.regtype,
+                    'pg_catalog.float4'::pg_catalog.regtype, 'pg_catalog.float8'::pg_catalog.regtype,
+                    'pg_catalog.bytea'::pg_catalog.regtype))
+                THEN pg_catalog.format('reconcile.key_text(%I)', col)
+                ELSE pg_catalog.format('(%I)::text', col) END
+$$;
+COMMENT ON FUNCTION reconcile.text_sql(regclass, text) IS
+'Internal to reconcile.side_sql: the SQL that writes a key or id column as text the same way in every session';
+CREATE OR REPLACE FUNCTION reconcile.side_sql(rel regclass, is_ledger boolean, cols jsonb, raw_key boolean)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.format(
+        'SELECT %s AS key, %s AS is_ledger, %s AS id, %s AS amount, %s AS tx_date, %s AS ref, %s AS batch FROM %s',
+        CASE WHEN NOT cols ? 'key' THEN 'NULL::text'
+             WHEN raw_key THEN pg_catalog.format('%I', cols ->> 'key')
+             ELSE reconcile.text_sql(rel, cols ->> 'key') END,
+        CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
+        reconcile.text_sql(rel, cols ->> 'id'),
+        pg_catalog.format('(%I)::numeric', cols ->> 'amount'),
+        pg_catalog.format('(%I)::date', cols ->> 'tx_date'),
+        CASE WHEN cols ? 'ref' THEN pg_catalog.format('(%I)::text', cols ->> 'ref') ELSE 'NULL::text' END,
+        CASE WHEN cols ? 'batch' THEN pg_catalog.format('(%I)::text', cols ->> 'batch') ELSE 'NULL::text' END,
+        rel)
+$$;
+COMMENT ON FUNCTION reconcile.side_sql(regclass, boolean, jsonb, boolean) IS
+'Internal to reconcile.matching_sql: the SELECT of one source in canonical columns (key first, as Citus needs; as stored when raw_key)';
 DROP FUNCTION reconcile.matching_sql(regclass, regclass, jsonb, reconcile.rule, text);
 DROP FUNCTION reconcile.open_side_sql(regclass, boolean, jsonb, text, boolean);
 CREATE FUNCTION reconcile.source_sql(rel regclass, is_ledger boolean, cols jsonb, raw_key boolean,
@@ -325,9 +415,9 @@ AS $$
         WHEN 'run_by_value' THEN pg_catalog.format(
             'SELECT src.*, m.tag AS manual FROM (%s) src '
             'LEFT JOIN pg_catalog.unnest($%s::bytea[]) x(h) '
-            'ON x.h OPERATOR(pg_catalog.=) reconcile.row_hash((src.key)::text, src.id) '
+            'ON x.h OPERATOR(pg_catalog.=) reconcile.row_ident((src.key)::text, src.id) '
             'LEFT JOIN ROWS FROM (pg_catalog.unnest($%s::bytea[]), pg_catalog.unnest($%s::text[])) m(h, tag) '
-            'ON m.h OPERATOR(pg_catalog.=) reconcile.row_hash((src.key)::text, src.id) WHERE x.h IS NULL',
+            'ON m.h OPERATOR(pg_catalog.=) reconcile.row_ident((src.key)::text, src.id) WHERE x.h IS NULL',
             reconcile.side_sql(rel, is_ledger, cols, raw_key),
             CASE WHEN is_ledger THEN 1 ELSE 4 END, CASE WHEN is_ledger THEN 2 ELSE 5 END,
             CASE WHEN is_ledger THEN 3 ELSE 6 END)
@@ -570,7 +660,7 @@ BEGIN
            COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND NOT c.unreported), '{}'),
            COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}'),
            COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}')
-    FROM (SELECT x.is_ledger, x.match_tag, reconcile.row_hash(x.key, x.id) AS h,
+    FROM (SELECT x.is_ledger, x.match_tag, reconcile.row_ident(x.key, x.id) AS h,
                  x.category = 'manual' AND x.run_id IS NULL AS unreported
           FROM reconcile.cleared x WHERE x.recon_id = reg.id) c;
 END
@@ -590,6 +680,8 @@ CREATE FUNCTION reconcile.record_run(recon_id bigint, as_of date, started_at tim
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -598,6 +690,7 @@ DECLARE
     cnt     jsonb;
     lrows   bigint;
     srows   bigint;
+    unread  bigint[] := '{}';
 BEGIN
     SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = record_run.recon_id;
     INSERT INTO reconcile.runs (name, as_of, started_at, run_by, recon_id)
@@ -616,23 +709,51 @@ BEGIN
                                    statement_amount numeric, ledger_date date, statement_date date);
 
     -- matched rows are cleared for good; the rows matched together share a tag
+    -- (a pair's rows are on one result row each; the shared row of a group is on each of its lines,
+    -- so only groups need DISTINCT, and the unique index would refuse any other repeat)
     INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id)
-    SELECT DISTINCT ON (side.is_ledger, x.key, side.id)
-           reg.name, side.is_ledger, x.key, side.id, x.category, rid,
-           'r' || rid || ':' || pg_catalog.encode(reconcile.row_hash(x.key,
-                                    COALESCE('g' || x.group_id, 'l' || x.ledger_id)), 'hex'),
+    SELECT reg.name, side.is_ledger, x.key, side.id, x.category, rid,
+           'r' || rid || ':' || pg_catalog.encode(reconcile.row_ident(x.key, 'l' || x.ledger_id), 'hex'),
            reg.id
     FROM reconcile.results x
     CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category);
-
-    -- the manual matches this run reported are reported once
-    UPDATE reconcile.cleared c SET run_id = rid
+    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NULL
+    UNION ALL
+    SELECT DISTINCT ON (side.is_ledger, x.key, side.id)
+           reg.name, side.is_ledger, x.key, side.id, x.category, rid,
+           'r' || rid || ':' || pg_catalog.encode(reconcile.row_ident(x.key, 'g' || x.group_id), 'hex'),
+           reg.id
     FROM reconcile.results x
     CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-    WHERE x.run_id = rid AND x.category = 'manual' AND side.id IS NOT NULL
-      AND c.recon_id = reg.id AND c.category = 'manual' AND c.run_id IS NULL
-      AND c.is_ledger = side.is_ledger AND c.id = side.id AND c.key IS NOT DISTINCT FROM x.key;
+    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NOT NULL;
+
+    -- the manual matches this run reported are reported once
+    WITH reported AS MATERIALIZED (
+        SELECT side.is_ledger, x.key, side.id
+        FROM reconcile.results x
+        CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
+        WHERE x.run_id = rid AND x.category = 'manual' AND side.id IS NOT NULL)
+    UPDATE reconcile.cleared c SET run_id = rid
+    FROM reported m
+    WHERE c.recon_id = reg.id AND c.category = 'manual' AND c.run_id IS NULL
+      AND c.is_ledger = m.is_ledger AND c.id = m.id AND c.key IS NOT DISTINCT FROM m.key;
+
+    -- A run that row level security narrows saw only part of the sources: the live items with a
+    -- row it did not read are out of its sight, and it neither touches them nor opens items for
+    -- their rows (the rest of such an item may be a row it cannot see).
+    IF reconcile.narrowed(reg.ledger, run_by) OR reconcile.narrowed(reg.statement, run_by) THEN
+        SELECT COALESCE(pg_catalog.array_agg(i.item_id), '{}') INTO unread
+        FROM reconcile.items i
+        WHERE i.recon_id = reg.id AND i.status <> 'cleared'
+          AND ((i.ledger_id IS NOT NULL
+                AND NOT EXISTS (SELECT FROM reconcile.results x
+                                WHERE x.run_id = rid AND x.ledger_id = i.ledger_id
+                                  AND x.key IS NOT DISTINCT FROM i.key))
+               OR (i.statement_id IS NOT NULL
+                   AND NOT EXISTS (SELECT FROM reconcile.results x
+                                   WHERE x.run_id = rid AND x.statement_id = i.statement_id
+                                     AND x.key IS NOT DISTINCT FROM i.key)));
+    END IF;
 
     -- items found again with other amounts, dates or category: approved for those amounts only
     WITH found AS (
@@ -648,8 +769,8 @@ BEGIN
                    'statement_amount', f.statement_amount, 'ledger_date', f.ledger_date,
                    'statement_date', f.statement_date) AS now
         FROM reconcile.items i
-        JOIN found f ON reconcile.item_hash(f.key, f.ledger_id, f.statement_id)
-                        = reconcile.item_hash(i.key, i.ledger_id, i.statement_id)
+        JOIN found f ON reconcile.item_ident(f.key, f.ledger_id, f.statement_id)
+                        = reconcile.item_ident(i.key, i.ledger_id, i.statement_id)
         WHERE i.recon_id = reg.id AND i.status IN ('resolved', 'approved')
           AND (i.category, i.amount_diff, i.ledger_amount, i.statement_amount, i.ledger_date, i.statement_date)
               IS DISTINCT FROM
@@ -670,6 +791,9 @@ BEGIN
     FROM changed c JOIN reopened r ON r.item_id = c.item_id;
 
     -- items: the discrepancies found, one per pair or row, kept across runs
+    WITH out_of_sight AS MATERIALIZED (
+        SELECT i.key, i.ledger_id, i.statement_id
+        FROM reconcile.items i JOIN pg_catalog.unnest(unread) AS u(item_id) ON u.item_id = i.item_id)
     INSERT INTO reconcile.items AS i (name, key, ledger_id, statement_id, category, amount_diff,
                                       ledger_amount, statement_amount, ledger_date, statement_date,
                                       first_run_id, last_run_id, recon_id)
@@ -677,14 +801,18 @@ BEGIN
            x.statement_amount, x.ledger_date, x.statement_date, rid, rid, reg.id
     FROM reconcile.results x
     WHERE x.run_id = rid AND reconcile.is_discrepancy(x.category)
-    ON CONFLICT (recon_id, reconcile.item_hash(key, ledger_id, statement_id)) WHERE status <> 'cleared'
+      AND NOT EXISTS (SELECT FROM out_of_sight o
+                      WHERE o.ledger_id = x.ledger_id AND o.key IS NOT DISTINCT FROM x.key)
+      AND NOT EXISTS (SELECT FROM out_of_sight o
+                      WHERE o.statement_id = x.statement_id AND o.key IS NOT DISTINCT FROM x.key)
+    ON CONFLICT (recon_id, reconcile.item_ident(key, ledger_id, statement_id)) WHERE status <> 'cleared'
     DO UPDATE SET last_run_id = excluded.last_run_id, category = excluded.category,
                   amount_diff = excluded.amount_diff, ledger_amount = excluded.ledger_amount,
                   statement_amount = excluded.statement_amount, ledger_date = excluded.ledger_date,
                   statement_date = excluded.statement_date;
 
     -- items not found again: what became of the rows this run read
-    WITH seen AS (
+    WITH seen AS MATERIALIZED (
         SELECT side.is_ledger, x.key, side.id,
                reconcile.clears(x.category) OR x.category = 'manual' AS settled
         FROM reconcile.results x
@@ -701,6 +829,7 @@ BEGIN
     fate AS (
         SELECT r.item_id, r.status, pg_catalog.bool_and(s.settled) AS matched
         FROM item_rows r JOIN seen s ON s.is_ledger = r.is_ledger AND s.id = r.id AND s.key IS NOT DISTINCT FROM r.key
+        WHERE NOT EXISTS (SELECT FROM pg_catalog.unnest(unread) AS u(item_id) WHERE u.item_id = r.item_id)
         GROUP BY r.item_id, r.status),
     moved AS (
         UPDATE reconcile.items i
@@ -724,8 +853,11 @@ BEGIN
     SELECT COALESCE(pg_catalog.jsonb_object_agg(c, n), '{}') INTO cnt
     FROM (SELECT x.category::text AS c, pg_catalog.count(*) AS n FROM reconcile.results x
           WHERE x.run_id = rid GROUP BY x.category ORDER BY x.category) t;
-    SELECT pg_catalog.count(DISTINCT (x.key, x.ledger_id)) FILTER (WHERE x.ledger_id IS NOT NULL),
-           pg_catalog.count(DISTINCT (x.key, x.statement_id)) FILTER (WHERE x.statement_id IS NOT NULL)
+    -- rows, not result lines: only a group's shared row repeats
+    SELECT pg_catalog.count(*) FILTER (WHERE x.ledger_id IS NOT NULL AND x.group_id IS NULL)
+           + pg_catalog.count(DISTINCT (x.key, x.ledger_id)) FILTER (WHERE x.ledger_id IS NOT NULL AND x.group_id IS NOT NULL),
+           pg_catalog.count(*) FILTER (WHERE x.statement_id IS NOT NULL AND x.group_id IS NULL)
+           + pg_catalog.count(DISTINCT (x.key, x.statement_id)) FILTER (WHERE x.statement_id IS NOT NULL AND x.group_id IS NOT NULL)
     INTO lrows, srows FROM reconcile.results x WHERE x.run_id = rid;
     UPDATE reconcile.runs SET finished_at = pg_catalog.clock_timestamp(), ledger_rows = lrows,
                               statement_rows = srows, counts = cnt
@@ -753,14 +885,14 @@ COMMENT ON FUNCTION reconcile.run(text, date) IS
 'Matches the reconciliation''s rows that no earlier run cleared, reading the sources with the caller''s rights, stores the results, clears what matched, opens or updates items, writes audit_log and notifies channel reconcile with the name and run id; returns the run id (55P03 while another run of it is under way)';
 
 -- follow-up: items as the caller may see them, maker-checker between persons
-CREATE OR REPLACE FUNCTION reconcile.item_for_update(item_id bigint)
+DROP FUNCTION reconcile.item_for_update(bigint);
+CREATE FUNCTION reconcile.item_for_update(item_id bigint, who name)
 RETURNS reconcile.items
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     it  reconcile.items;
-    who name := reconcile.caller();
 BEGIN
     SELECT * INTO it FROM reconcile.items i WHERE i.item_id = item_for_update.item_id FOR UPDATE;
     IF NOT FOUND
@@ -772,28 +904,40 @@ BEGIN
     RETURN it;
 END
 $$;
-COMMENT ON FUNCTION reconcile.item_for_update(bigint) IS
-'Internal: the item, locked for update, when the calling role may see it (42704 otherwise, revealing nothing)';
-CREATE OR REPLACE FUNCTION reconcile.assign(item_id bigint, assignee text)
+REVOKE ALL ON FUNCTION reconcile.item_for_update(bigint, name) FROM PUBLIC;
+COMMENT ON FUNCTION reconcile.item_for_update(bigint, name) IS
+'Internal: the item, locked for update, when the role may see it (42704 otherwise, revealing nothing)';
+
+-- follow-up: C entry points that read who acts and which person (src/act.c), the writing as the owner
+CREATE FUNCTION reconcile.assign_by(actor name, person name, item_id bigint, assignee text)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id);
+    it reconcile.items := reconcile.item_for_update(item_id, actor);
 BEGIN
-    UPDATE reconcile.items i SET assignee = assign.assignee WHERE i.item_id = it.item_id;
+    UPDATE reconcile.items i SET assignee = assign_by.assignee WHERE i.item_id = it.item_id;
     PERFORM reconcile.audit(it.recon_id, 'assign', it.name, it.item_id,
-                            pg_catalog.jsonb_build_object('from', it.assignee, 'to', assignee));
+                            pg_catalog.jsonb_build_object('from', it.assignee, 'to', assignee), actor);
 END
 $$;
-CREATE OR REPLACE FUNCTION reconcile.resolve(item_id bigint, resolution text, note text DEFAULT NULL)
+COMMENT ON FUNCTION reconcile.assign_by(name, name, bigint, text) IS
+'Internal to reconcile.assign (src/act.c), as the tables'' owner';
+REVOKE ALL ON FUNCTION reconcile.assign_by(name, name, bigint, text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION reconcile.assign(item_id bigint, assignee text)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
+COMMENT ON FUNCTION reconcile.assign(bigint, text) IS 'Assigns an item to someone to follow up';
+CREATE FUNCTION reconcile.resolve_by(actor name, person name, item_id bigint, resolution text,
+                                     note text)
+RETURNS void
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id);
+    it reconcile.items := reconcile.item_for_update(item_id, actor);
 BEGIN
     IF it.status <> 'open' THEN
         RAISE EXCEPTION 'item % is %, not open', item_id, it.status USING ERRCODE = '55000';
@@ -802,28 +946,35 @@ BEGIN
         RAISE EXCEPTION '"resolution" must not be empty' USING ERRCODE = '22023';
     END IF;
     UPDATE reconcile.items i
-    SET status = 'resolved', resolution = resolve.resolution, note = COALESCE(resolve.note, i.note),
-        resolved_by = reconcile.caller(), resolved_session = session_user, resolved_at = pg_catalog.now()
+    SET status = 'resolved', resolution = resolve_by.resolution, note = COALESCE(resolve_by.note, i.note),
+        resolved_by = actor, resolved_session = person, resolved_at = pg_catalog.now()
     WHERE i.item_id = it.item_id;
     PERFORM reconcile.audit(it.recon_id, 'resolve', it.name, it.item_id,
-                            pg_catalog.jsonb_build_object('resolution', resolution, 'note', note));
+                            pg_catalog.jsonb_build_object('resolution', resolution, 'note', note), actor);
 END
 $$;
-COMMENT ON FUNCTION reconcile.resolve(bigint, text, text) IS 'Resolves an open item (the maker): records the resolution, who (the session user and the role it acted as) and when';
-CREATE OR REPLACE FUNCTION reconcile.approve(item_id bigint)
+COMMENT ON FUNCTION reconcile.resolve_by(name, name, bigint, text, text) IS
+'Internal to reconcile.resolve (src/act.c), as the tables'' owner';
+REVOKE ALL ON FUNCTION reconcile.resolve_by(name, name, bigint, text, text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION reconcile.resolve(item_id bigint, resolution text, note text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
+COMMENT ON FUNCTION reconcile.resolve(bigint, text, text) IS 'Resolves an open item (the maker): records the resolution, who (the role that logged in and the role it acted as) and when';
+CREATE FUNCTION reconcile.approve_by(actor name, person name, item_id bigint)
+RETURNS void
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id);
+    it reconcile.items := reconcile.item_for_update(item_id, actor);
     me name;
     maker name;
 BEGIN
     IF it.status <> 'resolved' THEN
         RAISE EXCEPTION 'item % is %, not resolved', item_id, it.status USING ERRCODE = '55000';
     END IF;
-    FOREACH me IN ARRAY ARRAY[session_user, reconcile.caller()] LOOP
+    FOREACH me IN ARRAY ARRAY[person, actor] LOOP
         FOREACH maker IN ARRAY ARRAY[it.resolved_session, it.resolved_by] LOOP
             IF maker IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = maker)
                AND pg_catalog.pg_has_role(me, maker, 'MEMBER') THEN
@@ -835,39 +986,72 @@ BEGIN
         END LOOP;
     END LOOP;
     UPDATE reconcile.items i
-    SET status = 'approved', approved_by = reconcile.caller(), approved_session = session_user,
-        approved_at = pg_catalog.now()
+    SET status = 'approved', approved_by = actor, approved_session = person, approved_at = pg_catalog.now()
     WHERE i.item_id = it.item_id;
     PERFORM reconcile.audit(it.recon_id, 'approve', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('resolved_by', it.resolved_by,
-                                                          'resolved_session', it.resolved_session));
+                                                          'resolved_session', it.resolved_session,
+                                                          'approved_session', person), actor);
 END
 $$;
-COMMENT ON FUNCTION reconcile.approve(bigint) IS 'Approves a resolved item (the checker); 42501 when the approving session user or acting role is, or is a member of, the one who resolved it';
-CREATE OR REPLACE FUNCTION reconcile.reopen(item_id bigint, note text)
+COMMENT ON FUNCTION reconcile.approve_by(name, name, bigint) IS
+'Internal to reconcile.approve (src/act.c), as the tables'' owner';
+REVOKE ALL ON FUNCTION reconcile.approve_by(name, name, bigint) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION reconcile.approve(item_id bigint)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
+COMMENT ON FUNCTION reconcile.approve(bigint) IS 'Approves a resolved item (the checker); 42501 when the approving person (the role that logged in) or acting role is, or is a member of, the one who resolved it';
+CREATE FUNCTION reconcile.reopen_by(actor name, person name, item_id bigint, note text)
+RETURNS void
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id);
+    it reconcile.items := reconcile.item_for_update(item_id, actor);
 BEGIN
     IF it.status NOT IN ('resolved', 'approved') THEN
         RAISE EXCEPTION 'item % is %, not resolved or approved', item_id, it.status USING ERRCODE = '55000';
     END IF;
     UPDATE reconcile.items i
-    SET status = 'open', note = reopen.note, resolution = NULL, resolved_by = NULL, resolved_at = NULL,
+    SET status = 'open', note = reopen_by.note, resolution = NULL, resolved_by = NULL, resolved_at = NULL,
         resolved_session = NULL, approved_by = NULL, approved_at = NULL, approved_session = NULL
     WHERE i.item_id = it.item_id;
     PERFORM reconcile.audit(it.recon_id, 'reopen', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('was', it.status, 'resolution', it.resolution,
                                                           'resolved_by', it.resolved_by,
-                                                          'approved_by', it.approved_by, 'note', note));
+                                                          'approved_by', it.approved_by, 'note', note), actor);
 END
 $$;
+COMMENT ON FUNCTION reconcile.reopen_by(name, name, bigint, text) IS
+'Internal to reconcile.reopen (src/act.c), as the tables'' owner';
+REVOKE ALL ON FUNCTION reconcile.reopen_by(name, name, bigint, text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION reconcile.reopen(item_id bigint, note text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
+COMMENT ON FUNCTION reconcile.reopen(bigint, text) IS 'Reopens a resolved or approved item; the earlier resolution stays in audit_log';
 
 -- manual matches: one C entry point; they show, as manual, in the views and the next run
 DROP FUNCTION reconcile.row_key(reconcile.reconciliations, boolean, text);
+CREATE FUNCTION reconcile.rows_query(reg reconcile.reconciliations)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    raw boolean := reconcile.raw_key(reg.ledger, reg.statement, reg.columns);
+BEGIN
+    RETURN pg_catalog.format(
+        'SELECT true AS is_ledger, (s.key)::text AS key, s.id FROM (%s) s WHERE s.id OPERATOR(pg_catalog.=) ANY ($1) '
+        'UNION ALL SELECT false, (s.key)::text, s.id FROM (%s) s WHERE s.id OPERATOR(pg_catalog.=) ANY ($2)',
+        reconcile.side_sql(reg.ledger, true, reg.columns -> 'ledger', raw),
+        reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', raw));
+END
+$$;
+COMMENT ON FUNCTION reconcile.rows_query(reconcile.reconciliations) IS
+'Internal to reconcile.manual_match and reconcile.unmatch: the query that finds source rows by id ($1 ledger, $2 statement), run with the caller''s rights';
+REVOKE ALL ON FUNCTION reconcile.rows_query(reconcile.reconciliations) FROM PUBLIC;
 CREATE FUNCTION reconcile.manual_query(recon_id bigint)
 RETURNS text
 LANGUAGE plpgsql
@@ -875,16 +1059,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     reg reconcile.reconciliations;
-    raw boolean;
 BEGIN
     PERFORM reconcile.lock_registration(recon_id, false);
     SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = manual_query.recon_id;
-    raw := reconcile.raw_key(reg.ledger, reg.statement, reg.columns);
-    RETURN pg_catalog.format(
-        'SELECT true AS is_ledger, (s.key)::text AS key, s.id FROM (%s) s WHERE s.id OPERATOR(pg_catalog.=) ANY ($1) '
-        'UNION ALL SELECT false, (s.key)::text, s.id FROM (%s) s WHERE s.id OPERATOR(pg_catalog.=) ANY ($2)',
-        reconcile.side_sql(reg.ledger, true, reg.columns -> 'ledger', raw),
-        reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', raw));
+    RETURN reconcile.rows_query(reg);
 END
 $$;
 COMMENT ON FUNCTION reconcile.manual_query(bigint) IS
@@ -925,8 +1103,9 @@ BEGIN
     END IF;
 
     WITH ins AS (
-        INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id)
-        SELECT record_manual.name, (f ->> 'l')::boolean, f ->> 'k', f ->> 'i', 'manual', NULL, tag, record_manual.recon_id
+        INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id, made_by)
+        SELECT record_manual.name, (f ->> 'l')::boolean, f ->> 'k', f ->> 'i', 'manual', NULL, tag, record_manual.recon_id,
+               actor
         FROM pg_catalog.jsonb_array_elements(hits) AS e(f)
         ON CONFLICT DO NOTHING
         RETURNING 1)
@@ -963,20 +1142,62 @@ AS 'MODULE_PATHNAME', 'rc_manual_match'
 LANGUAGE C;
 COMMENT ON FUNCTION reconcile.manual_match(text, text[], text[], text) IS
 'Matches ledger and statement rows by hand (category manual), finding them in the sources with the caller''s rights: they show as manual in the views and in the next run''s results, every later run leaves them alone, and their items are cleared';
-CREATE OR REPLACE FUNCTION reconcile.unmatch(name text, ledger_id text)
+CREATE FUNCTION reconcile.unmatch_query(recon_id bigint, ledger_id text)
+RETURNS TABLE (query text, ledger_ids text[], statement_ids text[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    reg  reconcile.reconciliations;
+    tags text[];
+BEGIN
+    PERFORM reconcile.lock_registration(recon_id, false);
+    SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = unmatch_query.recon_id;
+    SELECT pg_catalog.array_agg(DISTINCT c.match_tag) INTO tags
+    FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.is_ledger AND c.id = unmatch_query.ledger_id;
+    IF tags IS NULL THEN
+        RAISE EXCEPTION 'ledger row "%" of "%" is not matched', unmatch_query.ledger_id, reg.name
+            USING ERRCODE = '42704';
+    END IF;
+    RETURN QUERY
+    SELECT reconcile.rows_query(reg),
+           COALESCE(pg_catalog.array_agg(c.id) FILTER (WHERE c.is_ledger), '{}'),
+           COALESCE(pg_catalog.array_agg(c.id) FILTER (WHERE NOT c.is_ledger), '{}')
+    FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.match_tag = ANY (tags);
+END
+$$;
+COMMENT ON FUNCTION reconcile.unmatch_query(bigint, text) IS
+'Internal to reconcile.unmatch: locks the registration (waiting for a run), and returns the ids of the rows matched with the ledger row and the query that finds them in the sources (42704 when it is not matched)';
+REVOKE ALL ON FUNCTION reconcile.unmatch_query(bigint, text) FROM PUBLIC;
+CREATE FUNCTION reconcile.record_unmatch(recon_id bigint, ledger_id text, actor name, name text)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    reg   reconcile.reconciliations := reconcile.registered(name, reconcile.caller());
+    reg   reconcile.reconciliations;
     tags  text[];
+    hits  jsonb;
+    nl    boolean;
+    ns    boolean;
     freed jsonb;
 BEGIN
-    PERFORM reconcile.lock_registration(reg.id, false);
+    SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = record_unmatch.recon_id;
+    SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.is_ledger, 'k', t.key, 'i', t.id)), '[]')
+    INTO hits
+    FROM reconcile.captured() AS t(is_ledger boolean, key text, id text);
+    nl := reconcile.narrowed(reg.ledger, actor);
+    ns := reconcile.narrowed(reg.statement, actor);
     SELECT pg_catalog.array_agg(DISTINCT c.match_tag) INTO tags
-    FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.is_ledger AND c.id = ledger_id;
-    IF tags IS NULL THEN
+    FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.is_ledger AND c.id = record_unmatch.ledger_id;
+    IF tags IS NULL
+       OR EXISTS (SELECT FROM reconcile.cleared c
+                  WHERE c.recon_id = reg.id AND c.match_tag = ANY (tags)
+                    AND CASE WHEN c.is_ledger THEN nl ELSE ns END
+                    AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(hits) AS e(f)
+                                    WHERE (f ->> 'l')::boolean = c.is_ledger AND f ->> 'i' = c.id
+                                      AND f ->> 'k' IS NOT DISTINCT FROM c.key)) THEN
         RAISE EXCEPTION 'ledger row "%" of "%" is not matched', ledger_id, name USING ERRCODE = '42704';
     END IF;
     WITH d AS (DELETE FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.match_tag = ANY (tags)
@@ -985,9 +1206,18 @@ BEGIN
                                                               'category', d.category))
     INTO freed FROM d;
     PERFORM reconcile.audit(reg.id, 'unmatch', name, NULL,
-                            pg_catalog.jsonb_build_object('ledger_id', ledger_id, 'released', freed));
+                            pg_catalog.jsonb_build_object('ledger_id', ledger_id, 'released', freed), actor);
 END
 $$;
+COMMENT ON FUNCTION reconcile.record_unmatch(bigint, text, name, text) IS
+'Internal to reconcile.unmatch: releases the matches of a ledger row, when an actor narrowed by row level security found all their rows; runs as the tables'' owner, within reconcile.unmatch only';
+REVOKE ALL ON FUNCTION reconcile.record_unmatch(bigint, text, name, text) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION reconcile.unmatch(name text, ledger_id text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'rc_unmatch'
+LANGUAGE C;
+COMMENT ON FUNCTION reconcile.unmatch(text, text) IS
+'Releases a matched ledger row and the rows matched with it (under every key it stands under), so that the next run matches them again; a role that row level security narrows must see all of them';
 
 -- reports: hostile rows do not stop them
 CREATE OR REPLACE VIEW reconcile.open_items WITH (security_invoker = true) AS
@@ -1047,3 +1277,4 @@ COMMENT ON FUNCTION reconcile.proof(bigint) IS
 'The reconciliation statement of one run, per key: ledger total, each category''s contribution (its statement rows minus its ledger rows), statement total; ledger total plus the contributions equals the statement total; invalid rows are counted on their line but left out of every amount';
 
 DROP FUNCTION reconcile.can_see(text, name);
+DROP FUNCTION reconcile.caller();

@@ -102,4 +102,7 @@ extern void rc_owner_abort(void);
 extern void rc_capture(RcCapture *capture, MemoryContext cxt, const char *query,
 					   int nargs, const Oid *types, const Datum *values, const bool *nulls);
 
+/* act.c */
+extern void rc_refuse_restricted(const char *what);
+
 #endif							/* RECONCILE_H */

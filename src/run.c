@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * run.c
- *	  reconcile.run and reconcile.manual_match: read a reconciliation's
- *	  sources with the caller's rights, record what they found with the
- *	  owner's (trust.c).
+ *	  reconcile.run, reconcile.manual_match and reconcile.unmatch: read a
+ *	  reconciliation's sources with the caller's rights, record what they
+ *	  found with the owner's (trust.c).
  *
  * Each is one entry point in four steps:
  *	1. as the caller: the registration, if the caller may see it
@@ -12,8 +12,9 @@
  *	   holds it; a manual match waits) and the SQL to read the sources with;
  *	3. as the caller: that SQL, the rows kept in memory (rc_capture);
  *	4. as the owner, in a security-restricted operation: the bookkeeping
- *	   (reconcile.record_run, reconcile.record_manual), which reads those rows
- *	   through reconcile.captured().
+ *	   (reconcile.record_run, reconcile.record_manual, reconcile.record_unmatch),
+ *	   which reads those rows through reconcile.captured().
+ * None of them acts inside a security-restricted operation (act.c).
  * Everything the owner's steps run is the extension's own SQL, with
  * search_path pinned; what the caller's step runs (views, casts, policies of
  * the sources) runs with the caller's rights only.
@@ -105,6 +106,7 @@ rc_run(PG_FUNCTION_ARGS)
 
 	require_arg(fcinfo, 0, "name");
 	require_arg(fcinfo, 1, "as_of");
+	rc_refuse_restricted("reconcile.run");
 	name = PG_GETARG_DATUM(0);
 	as_of = PG_GETARG_DATEADT(1);
 	if (DATE_NOT_FINITE(as_of))
@@ -238,6 +240,7 @@ rc_manual_match(PG_FUNCTION_ARGS)
 	bool		isnull;
 
 	require_arg(fcinfo, 0, "name");
+	rc_refuse_restricted("reconcile.manual_match");
 	name = PG_GETARG_DATUM(0);
 	ledger_ids = ids_arg(fcinfo, 1);
 	statement_ids = ids_arg(fcinfo, 2);
@@ -295,6 +298,110 @@ rc_manual_match(PG_FUNCTION_ARGS)
 		values[5] = name;
 		(void) spi_value("SELECT reconcile.record_manual($1, $2, $3, $4, $5, $6)", 6, types, values,
 						 nulls, &isnull);
+	}
+	PG_CATCH();
+	{
+		rc_owner_abort();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	rc_owner_end(&scope);
+
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * reconcile.unmatch(name text, ledger_id text): release a matched ledger
+ * row and the rows matched with it.  A caller that row level security
+ * narrows on a source must see every one of those rows there (read with its
+ * rights); otherwise the row is "not matched" (42704), as if it did not
+ * exist.
+ */
+PG_FUNCTION_INFO_V1(rc_unmatch);
+Datum
+rc_unmatch(PG_FUNCTION_ARGS)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	Oid			caller = GetUserId();
+	Datum		name;
+	Datum		ledger_id;
+	int64		recon_id;
+	char	   *query;
+	Datum		ids[2];
+	RcScope		scope;
+	RcCapture	capture;
+	bool		isnull;
+
+	require_arg(fcinfo, 0, "name");
+	require_arg(fcinfo, 1, "ledger_id");
+	rc_refuse_restricted("reconcile.unmatch");
+	name = PG_GETARG_DATUM(0);
+	ledger_id = PG_GETARG_DATUM(1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	recon_id = registration_of(name);
+
+	/* 2: the lock (waiting for a run to end), the rows of the match, the query that finds them */
+	rc_owner_begin(&scope, NULL);
+	PG_TRY();
+	{
+		Oid			types[2] = {INT8OID, TEXTOID};
+		Datum		values[2] = {Int64GetDatum(recon_id), ledger_id};
+		int			ret;
+		HeapTuple	tup;
+		TupleDesc	desc;
+		MemoryContext old;
+
+		ret = SPI_execute_with_args("SELECT * FROM reconcile.unmatch_query($1, $2)", 2, types, values,
+									"  ", false, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "reconcile.unmatch_query returned no query");
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		old = MemoryContextSwitchTo(callcxt);
+		query = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+		for (int i = 0; i < 2; i++)
+		{
+			ids[i] = SPI_getbinval(tup, desc, 2 + i, &isnull);
+			if (isnull)
+				elog(ERROR, "reconcile.unmatch_query returned no ids");
+			ids[i] = datumCopy(ids[i], false, -1);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	PG_CATCH();
+	{
+		rc_owner_abort();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	rc_owner_end(&scope);
+
+	/* 3: those rows, with the caller's rights */
+	{
+		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+		bool		nulls[2] = {false, false};
+
+		rc_capture(&capture, callcxt, query, 2, types, ids, nulls);
+	}
+
+	/* 4: the release */
+	rc_owner_begin(&scope, &capture);
+	PG_TRY();
+	{
+		Oid			types[4] = {INT8OID, TEXTOID, NAMEOID, TEXTOID};
+		Datum		values[4];
+		NameData	actor;
+
+		namestrcpy(&actor, GetUserNameFromId(caller, false));
+		values[0] = Int64GetDatum(recon_id);
+		values[1] = ledger_id;
+		values[2] = NameGetDatum(&actor);
+		values[3] = name;
+		(void) spi_value("SELECT reconcile.record_unmatch($1, $2, $3, $4)", 4, types, values, "    ",
+						 &isnull);
 	}
 	PG_CATCH();
 	{

@@ -191,7 +191,8 @@ rc_capture(RcCapture *capture, MemoryContext cxt, const char *query,
 	cr->capture = capture;
 
 	memset(&options, 0, sizeof(options));
-	options.params = params;
+	/* no list rather than an empty one: Citus's executor copies an empty list to NULL, then reads it */
+	options.params = nargs > 0 ? params : NULL;
 	options.read_only = false;
 	options.dest = (DestReceiver *) cr;
 

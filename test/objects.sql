@@ -64,12 +64,13 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                 WHERE p.pronamespace = 'reconcile'::regnamespace
                   AND obj_description(p.oid, 'pg_proc') LIKE 'Internal%'
                   AND has_function_privilege('public', p.oid, 'EXECUTE')$$,
-              ARRAY['reconcile.caller()', 'reconcile.narrowed(regclass,name)', 'reconcile.readable(boolean,name)',
+              ARRAY['reconcile.narrowed(regclass,name)', 'reconcile.readable(boolean,name)',
                     'reconcile.registered(text,name)', 'reconcile.register(text,regclass,regclass,reconcile.rule,jsonb,name)',
-                    'reconcile.unregister(text)', 'reconcile.row_hash(text,text)', 'reconcile.item_hash(text,text,text)',
+                    'reconcile.unregister(text)', 'reconcile.row_ident(text,text)', 'reconcile.item_ident(text,text,text)',
                     'reconcile.create_in(text,text,regclass,regclass,reconcile.rule,jsonb)',
                     'reconcile.resolve_column(regclass,text,text,jsonb,boolean)',
                     'reconcile.raw_key(regclass,regclass,jsonb)', 'reconcile.side_sql(regclass,boolean,jsonb,boolean)',
+                    'reconcile.key_text(anyelement)', 'reconcile.text_sql(regclass,text)',
                     'reconcile.source_sql(regclass,boolean,jsonb,boolean,bigint,text)', 'reconcile.rule_sql(reconcile.rule)',
                     'reconcile.matching_sql(reconcile.reconciliations,date,text)',
                     'reconcile.define_views(reconcile.reconciliations,boolean)', 'reconcile.require_pg_cron()'],
@@ -83,10 +84,16 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.match_agg_combinefn(internal,internal)', 'reconcile.match_agg_serialfn(internal)',
                     'reconcile.match_agg_deserialfn(bytea,internal)', 'reconcile.match_agg_finalfn(internal)',
                     'reconcile.match_detail_agg_finalfn(internal)', 'reconcile.audit(bigint,text,text,bigint,jsonb,name)',
-                    'reconcile.audit_log_refuse()', 'reconcile.item_for_update(bigint)',
+                    'reconcile.audit_log_refuse()', 'reconcile.item_for_update(bigint,name)',
                     'reconcile.lock_registration(bigint,boolean)', 'reconcile.run_query(bigint,date,name)',
                     'reconcile.captured()', 'reconcile.record_run(bigint,date,timestamp with time zone,name,bigint)',
-                    'reconcile.manual_query(bigint)', 'reconcile.record_manual(bigint,text[],text[],text,name,text)'],
+                    'reconcile.manual_query(bigint)', 'reconcile.record_manual(bigint,text[],text[],text,name,text)',
+                    'reconcile.rows_query(reconcile.reconciliations)', 'reconcile.unmatch_query(bigint,text)',
+                    'reconcile.record_unmatch(bigint,text,name,text)',
+                    'reconcile.register_by(name,name,text,regclass,regclass,reconcile.rule,jsonb,name)',
+                    'reconcile.unregister_by(name,name,text)', 'reconcile.assign_by(name,name,bigint,text)',
+                    'reconcile.resolve_by(name,name,bigint,text,text)', 'reconcile.approve_by(name,name,bigint)',
+                    'reconcile.reopen_by(name,name,bigint,text)'],
               'every other internal function is revoked from PUBLIC');
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
            WHERE p.pronamespace = 'reconcile'::regnamespace

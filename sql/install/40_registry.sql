@@ -11,7 +11,7 @@ CREATE TABLE reconcile.reconciliations (
     rule        reconcile.rule NOT NULL,
     columns     jsonb NOT NULL,
     view_schema name NOT NULL,
-    owner       name NOT NULL DEFAULT current_user,
+    owner       regrole,
     created_at  timestamptz NOT NULL DEFAULT now(),
     id          bigserial UNIQUE
 );
@@ -23,7 +23,7 @@ COMMENT ON COLUMN reconcile.reconciliations.statement IS 'Statement relation (wh
 COMMENT ON COLUMN reconcile.reconciliations.rule IS 'Matching rule';
 COMMENT ON COLUMN reconcile.reconciliations.columns IS 'Resolved column names per side: {"ledger": {canonical: column}, "statement": {...}}';
 COMMENT ON COLUMN reconcile.reconciliations.view_schema IS 'Schema holding the <name>_matches, _discrepancies and _summary views';
-COMMENT ON COLUMN reconcile.reconciliations.owner IS 'Role that created the reconciliation';
+COMMENT ON COLUMN reconcile.reconciliations.owner IS 'Role that created the reconciliation (by its id: a role created later under the same name is not its owner; NULL when the role was dropped before 0.4.0, then only superusers drop it)';
 COMMENT ON COLUMN reconcile.reconciliations.created_at IS 'When it was created';
 COMMENT ON COLUMN reconcile.reconciliations.id IS 'The registration: its runs, results, cleared rows, items and audit entries carry it (recon_id), so that a reconciliation created again under a dropped one''s name sees none of its history';
 
@@ -40,60 +40,81 @@ GRANT SELECT ON reconcile.reconciliations TO PUBLIC;
 -- Internal: who is calling, and may they see a reconciliation
 ----------------------------------------------------------------------------
 
--- The role the caller acts as, also inside SECURITY DEFINER functions: the
--- role GUC (SET ROLE) is not changed by SECURITY DEFINER, current_user is.
-CREATE FUNCTION reconcile.caller()
-RETURNS name
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user
-                ELSE pg_catalog.current_setting('role')::name END
-$$;
-COMMENT ON FUNCTION reconcile.caller() IS
-'Internal: the role the caller acts as (SET ROLE, else the session user), also inside SECURITY DEFINER functions';
-
--- Whether row level security narrows, for role who, what rel shows: on the table itself, or on a
--- table that a security_invoker view reads (recursively).  A role is not narrowed on a table whose
--- row level security does not apply to it (superuser, BYPASSRLS, owner), or when a permissive policy
--- that applies to it is USING (true) and no restrictive one applies.  Views that read with their
--- owner's rights show everyone the same rows.
+-- Whether what rel shows may depend, for role who, on who reads it: row level security that
+-- narrows it, or a view's query that depends on the reader.  rel shows every role that may SELECT
+-- it the same rows only when it is
+--   - a table whose row level security does not apply to the role reading it (superuser,
+--     BYPASSRLS, owner) or lets it see every row (a permissive policy USING (true) applies to it
+--     and no restrictive one does);
+--   - a materialized view;
+--   - a view whose query calls no function but pg_catalog's stable or immutable ones, none of
+--     those about roles, privileges or settings (current_setting, pg_has_role, has_*_privilege,
+--     ...), and no CURRENT_USER, SESSION_USER or the like, and that reads only relations of these
+--     kinds: read as the reader through a security_invoker view, as the view's owner through any
+--     other (whose policies can still use current_user, hence the same test for them).
+-- Everything else narrows: foreign tables, other functions (one may read a table with row level
+-- security as the caller, or look at current_user), other views.  USING (true) is recognised in
+-- the stored node tree, not by deparsing it: a policy or view of any depth, on any table, costs a
+-- pattern match and cannot make this fail for the readers of every reconciliation.
 CREATE FUNCTION reconcile.narrowed(rel regclass, who name)
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH RECURSIVE base(oid) AS (
-        SELECT rel::oid
+    WITH RECURSIVE reach(oid, reader) AS (
+        SELECT rel::oid, (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = who)
         UNION
-        SELECT d.refobjid
-        FROM base b
+        SELECT d.refobjid,
+               CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_options_to_table(v.reloptions) o
+                                 WHERE o.option_name = 'security_invoker' AND o.option_value::boolean)
+                    THEN b.reader ELSE v.relowner END
+        FROM reach b
         JOIN pg_catalog.pg_class v ON v.oid = b.oid AND v.relkind = 'v'
-             AND EXISTS (SELECT FROM pg_catalog.unnest(v.reloptions) o
-                         WHERE o ~* '^security_invoker=(true|on|yes|1|t|y)$')
         JOIN pg_catalog.pg_rewrite w ON w.ev_class = v.oid
         JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = w.oid
-             AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid),
-    applying AS (
-        SELECT p.polrelid, p.polpermissive, pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual
-        FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_roles r ON r.rolname = who
-        WHERE p.polcmd IN ('r', '*')
-          AND (0::oid = ANY (p.polroles)
-               OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) pr
-                          WHERE pg_catalog.pg_has_role(r.oid, pr, 'MEMBER'))))
-    SELECT COALESCE(pg_catalog.bool_or(
-               c.relrowsecurity
+             AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid <> v.oid)
+    SELECT EXISTS (
+        SELECT FROM reach b
+        LEFT JOIN pg_catalog.pg_class c ON c.oid = b.oid
+        LEFT JOIN pg_catalog.pg_roles r ON r.oid = b.reader
+        WHERE c.oid IS NULL OR r.oid IS NULL
+           OR c.relkind NOT IN ('r', 'p', 'v', 'm')
+           -- a table: its row level security, for the role that reads it
+           OR (c.relkind IN ('r', 'p') AND c.relrowsecurity
                AND NOT (r.rolsuper OR r.rolbypassrls
                         OR (pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE') AND NOT c.relforcerowsecurity))
-               AND NOT (EXISTS (SELECT FROM applying a WHERE a.polrelid = c.oid AND a.polpermissive AND a.qual = 'true')
-                        AND NOT EXISTS (SELECT FROM applying a WHERE a.polrelid = c.oid AND NOT a.polpermissive))),
-           false)
-    FROM base b
-    JOIN pg_catalog.pg_class c ON c.oid = b.oid AND c.relkind IN ('r', 'p')
-    JOIN pg_catalog.pg_roles r ON r.rolname = who
+               AND NOT (EXISTS (SELECT FROM pg_catalog.pg_policy p
+                                WHERE p.polrelid = c.oid AND p.polcmd IN ('r', '*') AND p.polpermissive
+                                  AND (0::oid = ANY (p.polroles)
+                                       OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) pr
+                                                  WHERE pg_catalog.pg_has_role(r.oid, pr, 'MEMBER')))
+                                  AND pg_catalog.textregexeq(p.polqual::text,
+                                      '^\{CONST :consttype 16 [^{}]* :constisnull false [^{}]*:constvalue 1 \[ (1 0 0 0 0 0 0 0|0 0 0 0 0 0 0 1) \]\}$'))
+                        AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy p
+                                        WHERE p.polrelid = c.oid AND p.polcmd IN ('r', '*') AND NOT p.polpermissive
+                                          AND (0::oid = ANY (p.polroles)
+                                               OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) pr
+                                                          WHERE pg_catalog.pg_has_role(r.oid, pr, 'MEMBER'))))))
+           -- a view: what its query calls (functions of other schemas, and operators, are in
+           -- pg_depend; pg_catalog's are not, so they are read from the query's node tree)
+           OR (c.relkind = 'v' AND EXISTS (
+                   SELECT FROM pg_catalog.pg_rewrite w
+                   WHERE w.ev_class = c.oid
+                     AND (pg_catalog.textregexeq(w.ev_action::text, '\{SQLVALUEFUNCTION :op (9|1[0-4]) ')
+                          OR EXISTS (SELECT FROM pg_catalog.pg_depend d
+                                     WHERE d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = w.oid
+                                       AND d.refclassid IN ('pg_catalog.pg_proc'::regclass,
+                                                            'pg_catalog.pg_operator'::regclass,
+                                                            'pg_catalog.pg_aggregate'::regclass))
+                          OR EXISTS (SELECT FROM pg_catalog.regexp_matches(w.ev_action::text,
+                                                     ':(?:funcid|opfuncid|aggfnoid|winfnoid) (\d+) ', 'g') m
+                                     JOIN pg_catalog.pg_proc f ON f.oid = m[1]::oid
+                                     WHERE f.provolatile = 'v' OR f.prosecdef
+                                        OR f.proname ~ '^(current_|session_|has_.*_privilege$|pg_has_role$|row_security_active$|pg_my_temp_schema$|pg_is_other_temp_schema$|pg_backend_pid$|inet_client_|pg_current_)'))))
+    )
 $$;
 COMMENT ON FUNCTION reconcile.narrowed(regclass, name) IS
-'Internal: whether row level security narrows, for the role, what the relation shows (on it, or on a table a security_invoker view reads; not when a permissive USING (true) policy applies to it and no restrictive one)';
+'Internal: whether what the relation shows may depend, for the role, on who reads it (row level security that narrows it, on it or on what its views read; a view calling functions that may depend on the reader, or a foreign table); not when a permissive USING (true) policy applies and no restrictive one';
 
 -- The reconciliations whose history a role may read: every row of it (whole) when it may SELECT both
 -- sources and row level security narrows neither for it; only what its own runs made (not whole)
@@ -128,8 +149,9 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'reconciliation "%" does not exist', name USING ERRCODE = '42704';
     END IF;
-    IF NOT (pg_catalog.has_table_privilege(who, reg.ledger, 'SELECT')
-            AND pg_catalog.has_table_privilege(who, reg.statement, 'SELECT')) THEN
+    -- (has_table_privilege is NULL for a relation that was dropped)
+    IF NOT COALESCE(pg_catalog.has_table_privilege(who, reg.ledger, 'SELECT')
+                    AND pg_catalog.has_table_privilege(who, reg.statement, 'SELECT'), false) THEN
         RAISE EXCEPTION 'permission denied for reconciliation "%"', name
             USING ERRCODE = '42501',
                   HINT = 'The role needs SELECT on both of its source relations.';
@@ -166,18 +188,18 @@ COMMENT ON FUNCTION reconcile.lock_registration(bigint, boolean) IS
 'Internal: locks a registration for the rest of the transaction (with nowait, 55P03 at once when a run holds it)';
 REVOKE ALL ON FUNCTION reconcile.lock_registration(bigint, boolean) FROM PUBLIC;
 
--- Register reconciliation name for the calling role, who must be able to SELECT both sources; the
--- new registration's id (42710 when the name is taken).  reconcile.create calls it with the mapping it
--- resolved; called directly it can do no more than reconcile.create (it writes only the registry and
--- the audit log, and reads nothing of the sources).
-CREATE FUNCTION reconcile.register(name text, ledger regclass, statement regclass, rule reconcile.rule,
-                                   columns jsonb, view_schema name)
+-- Register reconciliation name for actor, who must be able to SELECT both sources; the new
+-- registration's id (42710 when the name is taken).  reconcile.create calls reconcile.register
+-- with the mapping it resolved; called directly it can do no more than reconcile.create (it writes
+-- only the registry and the audit log, and reads nothing of the sources).
+CREATE FUNCTION reconcile.register_by(actor name, person name, name text, ledger regclass,
+                                      statement regclass, rule reconcile.rule, columns jsonb,
+                                      view_schema name)
 RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    who name := reconcile.caller();
     r   reconcile.rule;
     rid bigint;
 BEGIN
@@ -188,13 +210,14 @@ BEGIN
         RAISE EXCEPTION 'a registration needs every argument' USING ERRCODE = '22023';
     END IF;
     r := reconcile.rule(rule.abs_tol, rule.rel_tol, rule.days_before, rule.days_after, rule.use_ref, rule.as_of);
-    IF NOT (pg_catalog.has_table_privilege(who, ledger, 'SELECT')
-            AND pg_catalog.has_table_privilege(who, statement, 'SELECT')) THEN
+    IF NOT COALESCE(pg_catalog.has_table_privilege(actor, ledger, 'SELECT')
+                    AND pg_catalog.has_table_privilege(actor, statement, 'SELECT'), false) THEN
         RAISE EXCEPTION 'permission denied to reconcile % against %', ledger, statement
             USING ERRCODE = '42501', HINT = 'The role needs SELECT on both relations.';
     END IF;
     INSERT INTO reconcile.reconciliations (name, ledger, statement, rule, columns, view_schema, owner)
-    VALUES (register.name, ledger, statement, r, columns, view_schema, who)
+    VALUES (register_by.name, ledger, statement, r, columns, view_schema,
+            (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = actor)::regrole)
     ON CONFLICT DO NOTHING
     RETURNING id INTO rid;
     IF rid IS NULL THEN
@@ -203,37 +226,57 @@ BEGIN
     PERFORM reconcile.audit(rid, 'create', name, NULL,
                             pg_catalog.jsonb_build_object('ledger', ledger::text, 'statement', statement::text,
                                                           'rule', pg_catalog.to_jsonb(r), 'columns', columns,
-                                                          'view_schema', view_schema), who);
+                                                          'view_schema', view_schema), actor);
     RETURN rid;
 END
 $$;
-COMMENT ON FUNCTION reconcile.register(text, regclass, regclass, reconcile.rule, jsonb, name) IS
-'Internal to reconcile.create: registers a reconciliation for the calling role (who must be able to SELECT both sources) and audits it; 42710 when the name is taken';
+COMMENT ON FUNCTION reconcile.register_by(name, name, text, regclass, regclass, reconcile.rule, jsonb, name) IS
+'Internal to reconcile.register (src/act.c), as the tables'' owner: registers a reconciliation for the acting role (who must be able to SELECT both sources) and audits it; 42710 when the name is taken';
+REVOKE ALL ON FUNCTION reconcile.register_by(name, name, text, regclass, regclass, reconcile.rule, jsonb, name) FROM PUBLIC;
 
--- Unregister reconciliation name for its owner (or a member of the owning role), waiting for a
--- run that holds it; the registration as it was.  Its history keeps the registration's id and is
--- left to superusers.
-CREATE FUNCTION reconcile.unregister(name text)
+CREATE FUNCTION reconcile.register(name text, ledger regclass, statement regclass, rule reconcile.rule,
+                                   columns jsonb, view_schema name)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
+COMMENT ON FUNCTION reconcile.register(text, regclass, regclass, reconcile.rule, jsonb, name) IS
+'Internal to reconcile.create: registers a reconciliation for the acting role (who must be able to SELECT both sources) and audits it; 42710 when the name is taken';
+
+-- Unregister reconciliation name for its owner (or a member of the owning role; superusers are
+-- members of every role, and the only ones who may drop a reconciliation whose owner was dropped
+-- before 0.4.0), waiting for a run that holds it; the registration as it was.  Its history keeps
+-- the registration's id and is left to superusers.
+CREATE FUNCTION reconcile.unregister_by(actor name, person name, name text)
 RETURNS reconcile.reconciliations
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    who name := reconcile.caller();
     reg reconcile.reconciliations;
+    me  oid := (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = actor);
 BEGIN
-    SELECT * INTO reg FROM reconcile.reconciliations r WHERE r.name = unregister.name FOR UPDATE;
+    SELECT * INTO reg FROM reconcile.reconciliations r WHERE r.name = unregister_by.name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'reconciliation "%" does not exist', name USING ERRCODE = '42704';
     END IF;
-    IF NOT pg_catalog.pg_has_role(who, reg.owner, 'MEMBER') THEN
+    IF NOT (SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.oid = me)
+       AND NOT COALESCE(EXISTS (SELECT FROM pg_catalog.pg_roles o WHERE o.oid = reg.owner)
+                        AND pg_catalog.pg_has_role(me, reg.owner, 'MEMBER'), false) THEN
         RAISE EXCEPTION 'permission denied to drop reconciliation "%"', name
             USING ERRCODE = '42501', HINT = 'Only its owner can drop it.';
     END IF;
     DELETE FROM reconcile.reconciliations r WHERE r.id = reg.id;
-    PERFORM reconcile.audit(reg.id, 'drop', name, NULL, '{}', who);
+    PERFORM reconcile.audit(reg.id, 'drop', name, NULL, '{}', actor);
     RETURN reg;
 END
 $$;
+COMMENT ON FUNCTION reconcile.unregister_by(name, name, text) IS
+'Internal to reconcile.unregister (src/act.c), as the tables'' owner: removes a registration for its owner, after any run that holds it, and audits it; its history keeps the registration id';
+REVOKE ALL ON FUNCTION reconcile.unregister_by(name, name, text) FROM PUBLIC;
+
+CREATE FUNCTION reconcile.unregister(name text)
+RETURNS reconcile.reconciliations
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
 COMMENT ON FUNCTION reconcile.unregister(text) IS
 'Internal to reconcile.drop: removes a registration for its owner, after any run that holds it, and audits it; its history keeps the registration id';

@@ -60,7 +60,40 @@ $$;
 COMMENT ON FUNCTION reconcile.raw_key(regclass, regclass, jsonb) IS
 'Internal to reconcile.matching_sql: whether the key columns can be grouped on as they are (same type, text-like or integer), which lets Citus push the matching down';
 
--- The SELECT list of one side; with raw_key the key column as it is, else cast to text.
+-- Keys and ids are compared as text, across sessions: the types whose text depends on the
+-- session's settings are written by reconcile.key_text (src/identity.c), the others cast.
+CREATE FUNCTION reconcile.key_text(value anyelement)
+RETURNS text
+AS 'MODULE_PATHNAME', 'rc_key_text'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.key_text(anyelement) IS
+'Internal: the text of a date, timestamp, timestamptz, interval, float or bytea key or id, the same under any DateStyle, TimeZone, IntervalStyle, extra_float_digits and bytea_output (ISO, UTC, postgres, shortest exact, hex)';
+
+-- The text of column col of rel, as SQL: reconcile.key_text for the types it takes (or domains
+-- over them), a cast for the others.
+CREATE FUNCTION reconcile.text_sql(rel regclass, col text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE t(oid, base) AS (
+        SELECT y.oid, y.typbasetype
+        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type y ON y.oid = a.atttypid
+        WHERE a.attrelid = rel AND a.attname = col AND NOT a.attisdropped
+        UNION ALL
+        SELECT y.oid, y.typbasetype FROM t JOIN pg_catalog.pg_type y ON y.oid = t.base WHERE t.base <> 0)
+    SELECT CASE WHEN EXISTS (SELECT FROM t WHERE t.base = 0 AND t.oid IN (
+                    'pg_catalog.date'::pg_catalog.regtype, 'pg_catalog.timestamp'::pg_catalog.regtype,
+                    'pg_catalog.timestamptz'::pg_catalog.regtype, 'pg_catalog.interval'::pg_catalog.regtype,
+                    'pg_catalog.float4'::pg_catalog.regtype, 'pg_catalog.float8'::pg_catalog.regtype,
+                    'pg_catalog.bytea'::pg_catalog.regtype))
+                THEN pg_catalog.format('reconcile.key_text(%I)', col)
+                ELSE pg_catalog.format('(%I)::text', col) END
+$$;
+COMMENT ON FUNCTION reconcile.text_sql(regclass, text) IS
+'Internal to reconcile.side_sql: the SQL that writes a key or id column as text the same way in every session';
+
+-- The SELECT list of one side; with raw_key the key column as it is, else as text (text_sql).
 CREATE FUNCTION reconcile.side_sql(rel regclass, is_ledger boolean, cols jsonb, raw_key boolean)
 RETURNS text
 LANGUAGE sql STABLE
@@ -70,9 +103,9 @@ AS $$
         'SELECT %s AS key, %s AS is_ledger, %s AS id, %s AS amount, %s AS tx_date, %s AS ref, %s AS batch FROM %s',
         CASE WHEN NOT cols ? 'key' THEN 'NULL::text'
              WHEN raw_key THEN pg_catalog.format('%I', cols ->> 'key')
-             ELSE pg_catalog.format('(%I)::text', cols ->> 'key') END,
+             ELSE reconcile.text_sql(rel, cols ->> 'key') END,
         CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
-        pg_catalog.format('(%I)::text', cols ->> 'id'),
+        reconcile.text_sql(rel, cols ->> 'id'),
         pg_catalog.format('(%I)::numeric', cols ->> 'amount'),
         pg_catalog.format('(%I)::date', cols ->> 'tx_date'),
         CASE WHEN cols ? 'ref' THEN pg_catalog.format('(%I)::text', cols ->> 'ref') ELSE 'NULL::text' END,
@@ -101,9 +134,9 @@ AS $$
         WHEN 'run_by_value' THEN pg_catalog.format(
             'SELECT src.*, m.tag AS manual FROM (%s) src '
             'LEFT JOIN pg_catalog.unnest($%s::bytea[]) x(h) '
-            'ON x.h OPERATOR(pg_catalog.=) reconcile.row_hash((src.key)::text, src.id) '
+            'ON x.h OPERATOR(pg_catalog.=) reconcile.row_ident((src.key)::text, src.id) '
             'LEFT JOIN ROWS FROM (pg_catalog.unnest($%s::bytea[]), pg_catalog.unnest($%s::text[])) m(h, tag) '
-            'ON m.h OPERATOR(pg_catalog.=) reconcile.row_hash((src.key)::text, src.id) WHERE x.h IS NULL',
+            'ON m.h OPERATOR(pg_catalog.=) reconcile.row_ident((src.key)::text, src.id) WHERE x.h IS NULL',
             reconcile.side_sql(rel, is_ledger, cols, raw_key),
             CASE WHEN is_ledger THEN 1 ELSE 4 END, CASE WHEN is_ledger THEN 2 ELSE 5 END,
             CASE WHEN is_ledger THEN 3 ELSE 6 END)

@@ -5,31 +5,19 @@
 ----------------------------------------------------------------------------
 
 -- A btree entry holds at most about 2.7 kB, and an id may be a megabyte: unique indexes on source
--- rows are on the SHA-256 of what identifies them, with NULL and '' keys apart.
-CREATE FUNCTION reconcile.row_hash(key text, id text)
+-- rows are on the SHA-256 of what identifies them, with NULL and '' apart (src/identity.c).
+CREATE FUNCTION reconcile.row_ident(key text, id text)
 RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT pg_catalog.sha256(pg_catalog.convert_to(
-        CASE WHEN key IS NULL THEN 'n' ELSE 'k' || pg_catalog.length(key) || ':' || key END
-        || ':' || COALESCE(id, ''), 'UTF8'))
-$$;
-COMMENT ON FUNCTION reconcile.row_hash(text, text) IS
+AS 'MODULE_PATHNAME', 'rc_row_ident'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.row_ident(text, text) IS
 'Internal: the identity of a source row within its side (key, NULL apart from '''', and id), as a SHA-256 a unique index can hold';
 
-CREATE FUNCTION reconcile.item_hash(key text, ledger_id text, statement_id text)
+CREATE FUNCTION reconcile.item_ident(key text, ledger_id text, statement_id text)
 RETURNS bytea
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT pg_catalog.sha256(pg_catalog.convert_to(
-        CASE WHEN key IS NULL THEN 'n' ELSE 'k' || pg_catalog.length(key) || ':' || key END
-        || CASE WHEN ledger_id IS NULL THEN 'n' ELSE 'l' || pg_catalog.length(ledger_id) || ':' || ledger_id END
-        || CASE WHEN statement_id IS NULL THEN 'n' ELSE 's' || pg_catalog.length(statement_id) || ':' || statement_id END,
-        'UTF8'))
-$$;
-COMMENT ON FUNCTION reconcile.item_hash(text, text, text) IS
+AS 'MODULE_PATHNAME', 'rc_item_ident'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.item_ident(text, text, text) IS
 'Internal: the identity of an item (key, ledger row, statement row), as a SHA-256 a unique index can hold';
 
 ----------------------------------------------------------------------------
@@ -108,13 +96,17 @@ CREATE TABLE reconcile.cleared (
     category  reconcile.category NOT NULL,
     run_id    bigint,                   -- a manual match: the run that reported it, NULL until then
     match_tag text NOT NULL,            -- shared by the rows matched together
-    recon_id  bigint
+    recon_id  bigint,
+    made_by   name                      -- a manual match: who made it
 );
-CREATE UNIQUE INDEX cleared_identity ON reconcile.cleared (recon_id, is_ledger, reconcile.row_hash(key, id));
+CREATE UNIQUE INDEX cleared_identity ON reconcile.cleared (recon_id, is_ledger, reconcile.row_ident(key, id));
 CREATE INDEX ON reconcile.cleared (recon_id, match_tag);
+-- the manual matches, which every view reads: few, whatever the history
+CREATE INDEX cleared_manual ON reconcile.cleared (recon_id, is_ledger) WHERE category = 'manual';
 COMMENT ON TABLE reconcile.cleared IS 'Rows cleared by a run (matched, matched_within_tolerance, many_to_one, one_to_many) or by reconcile.manual_match; later runs do not match them again';
 COMMENT ON COLUMN reconcile.cleared.match_tag IS 'The rows matched together share it; reconcile.unmatch releases them together';
 COMMENT ON COLUMN reconcile.cleared.recon_id IS 'The registration the rows were cleared for';
+COMMENT ON COLUMN reconcile.cleared.made_by IS 'The role that matched the row by hand (a manual match; NULL for rows a run cleared)';
 
 CREATE TABLE reconcile.audit_log (
     audit_id     bigserial PRIMARY KEY,
@@ -155,7 +147,8 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON reconcile.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION reconcile.audit_log_refuse();
 
 -- Visibility: a role that may SELECT both sources of a registration sees its rows; one that row
--- level security narrows on a source sees only what its own runs made (reconcile.readable).
+-- level security narrows on a source sees only what its own runs and manual matches made
+-- (reconcile.readable).
 -- Nobody sees history whose registration is gone but roles that bypass row level security.
 ALTER TABLE reconcile.runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reconcile.results ENABLE ROW LEVEL SECURITY;
@@ -174,7 +167,8 @@ CREATE POLICY audit_visible ON reconcile.audit_log FOR SELECT
 CREATE POLICY cleared_visible ON reconcile.cleared FOR SELECT
     USING (recon_id IN (SELECT reconcile.readable(true))
            OR (recon_id IN (SELECT reconcile.readable(false))
-               AND run_id IN (SELECT u.run_id FROM reconcile.runs u WHERE u.run_by = current_user)));
+               AND (run_id IN (SELECT u.run_id FROM reconcile.runs u WHERE u.run_by = current_user)
+                    OR made_by = current_user)));
 GRANT SELECT ON reconcile.runs, reconcile.results, reconcile.audit_log, reconcile.cleared TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('reconcile.runs', '');
@@ -189,16 +183,16 @@ SELECT pg_catalog.pg_extension_config_dump('reconcile.audit_log_audit_id_seq', '
 ----------------------------------------------------------------------------
 
 CREATE FUNCTION reconcile.audit(recon_id bigint, action text, name text, item_id bigint, details jsonb,
-                                actor name DEFAULT NULL)
+                                actor name)
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO reconcile.audit_log (acting_role, action, name, item_id, details, recon_id)
-    VALUES (COALESCE(actor, reconcile.caller()), action, name, item_id, details, recon_id)
+    VALUES (actor, action, name, item_id, details, recon_id)
 $$;
 COMMENT ON FUNCTION reconcile.audit(bigint, text, text, bigint, jsonb, name) IS
-'Internal: appends one audit_log entry, for the actor (by default the caller)';
+'Internal: appends one audit_log entry, for the acting role the entry point read (src/act.c, src/run.c)';
 REVOKE ALL ON FUNCTION reconcile.audit(bigint, text, text, bigint, jsonb, name) FROM PUBLIC;
 
 ----------------------------------------------------------------------------
@@ -234,7 +228,7 @@ BEGIN
            COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND NOT c.unreported), '{}'),
            COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}'),
            COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}')
-    FROM (SELECT x.is_ledger, x.match_tag, reconcile.row_hash(x.key, x.id) AS h,
+    FROM (SELECT x.is_ledger, x.match_tag, reconcile.row_ident(x.key, x.id) AS h,
                  x.category = 'manual' AND x.run_id IS NULL AS unreported
           FROM reconcile.cleared x WHERE x.recon_id = reg.id) c;
 END
@@ -259,12 +253,18 @@ REVOKE ALL ON FUNCTION reconcile.captured() FROM PUBLIC;
 -- dates or category changed returns to open (audited); items it does not find again but whose
 -- rows it read are cleared when all those rows were matched, else superseded: an open one
 -- cleared, a resolved or approved one reopened (audited).  Items whose rows it did not read (out
--- of the caller's sight, or gone from the sources) are left as they are.
+-- of the caller's sight, or gone from the sources) are left as they are.  Its statements read the
+-- run's rows back from reconcile.results before any ANALYZE has seen them, so the planner thinks
+-- there are none; nested loops on that guess are quadratic, hence enable_nestloop = off (and the
+-- lateral joins that must nest are materialized first), and JIT compiling on it costs more than
+-- it saves.
 CREATE FUNCTION reconcile.record_run(recon_id bigint, as_of date, started_at timestamptz, run_by name,
                                      read_rows bigint)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -273,6 +273,7 @@ DECLARE
     cnt     jsonb;
     lrows   bigint;
     srows   bigint;
+    unread  bigint[] := '{}';
 BEGIN
     SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = record_run.recon_id;
     INSERT INTO reconcile.runs (name, as_of, started_at, run_by, recon_id)
@@ -291,23 +292,51 @@ BEGIN
                                    statement_amount numeric, ledger_date date, statement_date date);
 
     -- matched rows are cleared for good; the rows matched together share a tag
+    -- (a pair's rows are on one result row each; the shared row of a group is on each of its lines,
+    -- so only groups need DISTINCT, and the unique index would refuse any other repeat)
     INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id)
-    SELECT DISTINCT ON (side.is_ledger, x.key, side.id)
-           reg.name, side.is_ledger, x.key, side.id, x.category, rid,
-           'r' || rid || ':' || pg_catalog.encode(reconcile.row_hash(x.key,
-                                    COALESCE('g' || x.group_id, 'l' || x.ledger_id)), 'hex'),
+    SELECT reg.name, side.is_ledger, x.key, side.id, x.category, rid,
+           'r' || rid || ':' || pg_catalog.encode(reconcile.row_ident(x.key, 'l' || x.ledger_id), 'hex'),
            reg.id
     FROM reconcile.results x
     CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category);
-
-    -- the manual matches this run reported are reported once
-    UPDATE reconcile.cleared c SET run_id = rid
+    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NULL
+    UNION ALL
+    SELECT DISTINCT ON (side.is_ledger, x.key, side.id)
+           reg.name, side.is_ledger, x.key, side.id, x.category, rid,
+           'r' || rid || ':' || pg_catalog.encode(reconcile.row_ident(x.key, 'g' || x.group_id), 'hex'),
+           reg.id
     FROM reconcile.results x
     CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-    WHERE x.run_id = rid AND x.category = 'manual' AND side.id IS NOT NULL
-      AND c.recon_id = reg.id AND c.category = 'manual' AND c.run_id IS NULL
-      AND c.is_ledger = side.is_ledger AND c.id = side.id AND c.key IS NOT DISTINCT FROM x.key;
+    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NOT NULL;
+
+    -- the manual matches this run reported are reported once
+    WITH reported AS MATERIALIZED (
+        SELECT side.is_ledger, x.key, side.id
+        FROM reconcile.results x
+        CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
+        WHERE x.run_id = rid AND x.category = 'manual' AND side.id IS NOT NULL)
+    UPDATE reconcile.cleared c SET run_id = rid
+    FROM reported m
+    WHERE c.recon_id = reg.id AND c.category = 'manual' AND c.run_id IS NULL
+      AND c.is_ledger = m.is_ledger AND c.id = m.id AND c.key IS NOT DISTINCT FROM m.key;
+
+    -- A run that row level security narrows saw only part of the sources: the live items with a
+    -- row it did not read are out of its sight, and it neither touches them nor opens items for
+    -- their rows (the rest of such an item may be a row it cannot see).
+    IF reconcile.narrowed(reg.ledger, run_by) OR reconcile.narrowed(reg.statement, run_by) THEN
+        SELECT COALESCE(pg_catalog.array_agg(i.item_id), '{}') INTO unread
+        FROM reconcile.items i
+        WHERE i.recon_id = reg.id AND i.status <> 'cleared'
+          AND ((i.ledger_id IS NOT NULL
+                AND NOT EXISTS (SELECT FROM reconcile.results x
+                                WHERE x.run_id = rid AND x.ledger_id = i.ledger_id
+                                  AND x.key IS NOT DISTINCT FROM i.key))
+               OR (i.statement_id IS NOT NULL
+                   AND NOT EXISTS (SELECT FROM reconcile.results x
+                                   WHERE x.run_id = rid AND x.statement_id = i.statement_id
+                                     AND x.key IS NOT DISTINCT FROM i.key)));
+    END IF;
 
     -- items found again with other amounts, dates or category: approved for those amounts only
     WITH found AS (
@@ -323,8 +352,8 @@ BEGIN
                    'statement_amount', f.statement_amount, 'ledger_date', f.ledger_date,
                    'statement_date', f.statement_date) AS now
         FROM reconcile.items i
-        JOIN found f ON reconcile.item_hash(f.key, f.ledger_id, f.statement_id)
-                        = reconcile.item_hash(i.key, i.ledger_id, i.statement_id)
+        JOIN found f ON reconcile.item_ident(f.key, f.ledger_id, f.statement_id)
+                        = reconcile.item_ident(i.key, i.ledger_id, i.statement_id)
         WHERE i.recon_id = reg.id AND i.status IN ('resolved', 'approved')
           AND (i.category, i.amount_diff, i.ledger_amount, i.statement_amount, i.ledger_date, i.statement_date)
               IS DISTINCT FROM
@@ -345,6 +374,9 @@ BEGIN
     FROM changed c JOIN reopened r ON r.item_id = c.item_id;
 
     -- items: the discrepancies found, one per pair or row, kept across runs
+    WITH out_of_sight AS MATERIALIZED (
+        SELECT i.key, i.ledger_id, i.statement_id
+        FROM reconcile.items i JOIN pg_catalog.unnest(unread) AS u(item_id) ON u.item_id = i.item_id)
     INSERT INTO reconcile.items AS i (name, key, ledger_id, statement_id, category, amount_diff,
                                       ledger_amount, statement_amount, ledger_date, statement_date,
                                       first_run_id, last_run_id, recon_id)
@@ -352,14 +384,18 @@ BEGIN
            x.statement_amount, x.ledger_date, x.statement_date, rid, rid, reg.id
     FROM reconcile.results x
     WHERE x.run_id = rid AND reconcile.is_discrepancy(x.category)
-    ON CONFLICT (recon_id, reconcile.item_hash(key, ledger_id, statement_id)) WHERE status <> 'cleared'
+      AND NOT EXISTS (SELECT FROM out_of_sight o
+                      WHERE o.ledger_id = x.ledger_id AND o.key IS NOT DISTINCT FROM x.key)
+      AND NOT EXISTS (SELECT FROM out_of_sight o
+                      WHERE o.statement_id = x.statement_id AND o.key IS NOT DISTINCT FROM x.key)
+    ON CONFLICT (recon_id, reconcile.item_ident(key, ledger_id, statement_id)) WHERE status <> 'cleared'
     DO UPDATE SET last_run_id = excluded.last_run_id, category = excluded.category,
                   amount_diff = excluded.amount_diff, ledger_amount = excluded.ledger_amount,
                   statement_amount = excluded.statement_amount, ledger_date = excluded.ledger_date,
                   statement_date = excluded.statement_date;
 
     -- items not found again: what became of the rows this run read
-    WITH seen AS (
+    WITH seen AS MATERIALIZED (
         SELECT side.is_ledger, x.key, side.id,
                reconcile.clears(x.category) OR x.category = 'manual' AS settled
         FROM reconcile.results x
@@ -376,6 +412,7 @@ BEGIN
     fate AS (
         SELECT r.item_id, r.status, pg_catalog.bool_and(s.settled) AS matched
         FROM item_rows r JOIN seen s ON s.is_ledger = r.is_ledger AND s.id = r.id AND s.key IS NOT DISTINCT FROM r.key
+        WHERE NOT EXISTS (SELECT FROM pg_catalog.unnest(unread) AS u(item_id) WHERE u.item_id = r.item_id)
         GROUP BY r.item_id, r.status),
     moved AS (
         UPDATE reconcile.items i
@@ -399,8 +436,11 @@ BEGIN
     SELECT COALESCE(pg_catalog.jsonb_object_agg(c, n), '{}') INTO cnt
     FROM (SELECT x.category::text AS c, pg_catalog.count(*) AS n FROM reconcile.results x
           WHERE x.run_id = rid GROUP BY x.category ORDER BY x.category) t;
-    SELECT pg_catalog.count(DISTINCT (x.key, x.ledger_id)) FILTER (WHERE x.ledger_id IS NOT NULL),
-           pg_catalog.count(DISTINCT (x.key, x.statement_id)) FILTER (WHERE x.statement_id IS NOT NULL)
+    -- rows, not result lines: only a group's shared row repeats
+    SELECT pg_catalog.count(*) FILTER (WHERE x.ledger_id IS NOT NULL AND x.group_id IS NULL)
+           + pg_catalog.count(DISTINCT (x.key, x.ledger_id)) FILTER (WHERE x.ledger_id IS NOT NULL AND x.group_id IS NOT NULL),
+           pg_catalog.count(*) FILTER (WHERE x.statement_id IS NOT NULL AND x.group_id IS NULL)
+           + pg_catalog.count(DISTINCT (x.key, x.statement_id)) FILTER (WHERE x.statement_id IS NOT NULL AND x.group_id IS NOT NULL)
     INTO lrows, srows FROM reconcile.results x WHERE x.run_id = rid;
     UPDATE reconcile.runs SET finished_at = pg_catalog.clock_timestamp(), ledger_rows = lrows,
                               statement_rows = srows, counts = cnt

@@ -32,7 +32,7 @@ CREATE TABLE reconcile.items (
     approved_session name
 );
 CREATE UNIQUE INDEX items_identity ON reconcile.items
-    (recon_id, reconcile.item_hash(key, ledger_id, statement_id))
+    (recon_id, reconcile.item_ident(key, ledger_id, statement_id))
     WHERE status <> 'cleared';
 COMMENT ON TABLE reconcile.items IS 'One row per discrepancy found by a run, with its follow-up: open, resolved (by a maker), approved (by a different checker) or cleared (its rows were matched later)';
 COMMENT ON COLUMN reconcile.items.item_id IS 'Item id, for assign/resolve/approve/reopen';
@@ -57,8 +57,8 @@ COMMENT ON COLUMN reconcile.items.resolution IS 'How it was resolved (e.g. writt
 COMMENT ON COLUMN reconcile.items.resolved_by IS 'Role that resolved it (the maker), as it acted';
 COMMENT ON COLUMN reconcile.items.approved_by IS 'Role that approved the resolution (the checker; never the maker)';
 COMMENT ON COLUMN reconcile.items.recon_id IS 'The registration it was found for';
-COMMENT ON COLUMN reconcile.items.resolved_session IS 'Session user of the maker';
-COMMENT ON COLUMN reconcile.items.approved_session IS 'Session user of the checker';
+COMMENT ON COLUMN reconcile.items.resolved_session IS 'The maker as a person: the role that logged in (SET SESSION AUTHORIZATION does not change it)';
+COMMENT ON COLUMN reconcile.items.approved_session IS 'The checker as a person: the role that logged in';
 
 ALTER TABLE reconcile.items ENABLE ROW LEVEL SECURITY;
 CREATE POLICY items_visible ON reconcile.items FOR SELECT
@@ -73,16 +73,15 @@ SELECT pg_catalog.pg_extension_config_dump('reconcile.items_item_id_seq', '');
 -- Internal: items, for the functions below
 ----------------------------------------------------------------------------
 
--- The item, locked, if the calling role may see it as items_visible lets it: 42704 otherwise,
--- revealing nothing.
-CREATE FUNCTION reconcile.item_for_update(item_id bigint)
+-- The item, locked, if role who may see it as items_visible lets it: 42704 otherwise, revealing
+-- nothing.
+CREATE FUNCTION reconcile.item_for_update(item_id bigint, who name)
 RETURNS reconcile.items
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     it  reconcile.items;
-    who name := reconcile.caller();
 BEGIN
     SELECT * INTO it FROM reconcile.items i WHERE i.item_id = item_for_update.item_id FOR UPDATE;
     IF NOT FOUND
@@ -94,36 +93,46 @@ BEGIN
     RETURN it;
 END
 $$;
-REVOKE ALL ON FUNCTION reconcile.item_for_update(bigint) FROM PUBLIC;
-COMMENT ON FUNCTION reconcile.item_for_update(bigint) IS
-'Internal: the item, locked for update, when the calling role may see it (42704 otherwise, revealing nothing)';
+REVOKE ALL ON FUNCTION reconcile.item_for_update(bigint, name) FROM PUBLIC;
+COMMENT ON FUNCTION reconcile.item_for_update(bigint, name) IS
+'Internal: the item, locked for update, when the role may see it (42704 otherwise, revealing nothing)';
 
 ----------------------------------------------------------------------------
--- Follow-up
+-- Follow-up: each reconcile.<f> is src/act.c's entry point, which calls reconcile.<f>_by(acting
+-- role, person, its arguments) as the tables' owner
 ----------------------------------------------------------------------------
+
+CREATE FUNCTION reconcile.assign_by(actor name, person name, item_id bigint, assignee text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    it reconcile.items := reconcile.item_for_update(item_id, actor);
+BEGIN
+    UPDATE reconcile.items i SET assignee = assign_by.assignee WHERE i.item_id = it.item_id;
+    PERFORM reconcile.audit(it.recon_id, 'assign', it.name, it.item_id,
+                            pg_catalog.jsonb_build_object('from', it.assignee, 'to', assignee), actor);
+END
+$$;
+COMMENT ON FUNCTION reconcile.assign_by(name, name, bigint, text) IS
+'Internal to reconcile.assign (src/act.c), as the tables'' owner';
+REVOKE ALL ON FUNCTION reconcile.assign_by(name, name, bigint, text) FROM PUBLIC;
 
 CREATE FUNCTION reconcile.assign(item_id bigint, assignee text)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id);
-BEGIN
-    UPDATE reconcile.items i SET assignee = assign.assignee WHERE i.item_id = it.item_id;
-    PERFORM reconcile.audit(it.recon_id, 'assign', it.name, it.item_id,
-                            pg_catalog.jsonb_build_object('from', it.assignee, 'to', assignee));
-END
-$$;
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
 COMMENT ON FUNCTION reconcile.assign(bigint, text) IS 'Assigns an item to someone to follow up';
 
-CREATE FUNCTION reconcile.resolve(item_id bigint, resolution text, note text DEFAULT NULL)
+CREATE FUNCTION reconcile.resolve_by(actor name, person name, item_id bigint, resolution text,
+                                     note text)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id);
+    it reconcile.items := reconcile.item_for_update(item_id, actor);
 BEGIN
     IF it.status <> 'open' THEN
         RAISE EXCEPTION 'item % is %, not open', item_id, it.status USING ERRCODE = '55000';
@@ -132,33 +141,42 @@ BEGIN
         RAISE EXCEPTION '"resolution" must not be empty' USING ERRCODE = '22023';
     END IF;
     UPDATE reconcile.items i
-    SET status = 'resolved', resolution = resolve.resolution, note = COALESCE(resolve.note, i.note),
-        resolved_by = reconcile.caller(), resolved_session = session_user, resolved_at = pg_catalog.now()
+    SET status = 'resolved', resolution = resolve_by.resolution, note = COALESCE(resolve_by.note, i.note),
+        resolved_by = actor, resolved_session = person, resolved_at = pg_catalog.now()
     WHERE i.item_id = it.item_id;
     PERFORM reconcile.audit(it.recon_id, 'resolve', it.name, it.item_id,
-                            pg_catalog.jsonb_build_object('resolution', resolution, 'note', note));
+                            pg_catalog.jsonb_build_object('resolution', resolution, 'note', note), actor);
 END
 $$;
-COMMENT ON FUNCTION reconcile.resolve(bigint, text, text) IS 'Resolves an open item (the maker): records the resolution, who (the session user and the role it acted as) and when';
+COMMENT ON FUNCTION reconcile.resolve_by(name, name, bigint, text, text) IS
+'Internal to reconcile.resolve (src/act.c), as the tables'' owner';
+REVOKE ALL ON FUNCTION reconcile.resolve_by(name, name, bigint, text, text) FROM PUBLIC;
 
--- Maker-checker between persons: the approving session user and the role it acts as may neither
--- be nor be members of the resolving session user or acting role (SET ROLE, SET SESSION
--- AUTHORIZATION and membership do not make a second person; a superuser is a member of every role,
--- so it approves nothing).
-CREATE FUNCTION reconcile.approve(item_id bigint)
+CREATE FUNCTION reconcile.resolve(item_id bigint, resolution text, note text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
+COMMENT ON FUNCTION reconcile.resolve(bigint, text, text) IS 'Resolves an open item (the maker): records the resolution, who (the role that logged in and the role it acted as) and when';
+
+-- Maker-checker between persons: neither the checker's person (the role that logged in: SET
+-- SESSION AUTHORIZATION does not change it) nor the role it acts as may be, or be a member of,
+-- the maker's person or acting role.  SET ROLE, SET SESSION AUTHORIZATION, membership and other
+-- roles' SECURITY DEFINER functions do not make a second person; a superuser is a member of every
+-- role, so it approves nothing.
+CREATE FUNCTION reconcile.approve_by(actor name, person name, item_id bigint)
+RETURNS void
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id);
+    it reconcile.items := reconcile.item_for_update(item_id, actor);
     me name;
     maker name;
 BEGIN
     IF it.status <> 'resolved' THEN
         RAISE EXCEPTION 'item % is %, not resolved', item_id, it.status USING ERRCODE = '55000';
     END IF;
-    FOREACH me IN ARRAY ARRAY[session_user, reconcile.caller()] LOOP
+    FOREACH me IN ARRAY ARRAY[person, actor] LOOP
         FOREACH maker IN ARRAY ARRAY[it.resolved_session, it.resolved_by] LOOP
             IF maker IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = maker)
                AND pg_catalog.pg_has_role(me, maker, 'MEMBER') THEN
@@ -170,45 +188,82 @@ BEGIN
         END LOOP;
     END LOOP;
     UPDATE reconcile.items i
-    SET status = 'approved', approved_by = reconcile.caller(), approved_session = session_user,
-        approved_at = pg_catalog.now()
+    SET status = 'approved', approved_by = actor, approved_session = person, approved_at = pg_catalog.now()
     WHERE i.item_id = it.item_id;
     PERFORM reconcile.audit(it.recon_id, 'approve', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('resolved_by', it.resolved_by,
-                                                          'resolved_session', it.resolved_session));
+                                                          'resolved_session', it.resolved_session,
+                                                          'approved_session', person), actor);
 END
 $$;
-COMMENT ON FUNCTION reconcile.approve(bigint) IS 'Approves a resolved item (the checker); 42501 when the approving session user or acting role is, or is a member of, the one who resolved it';
+COMMENT ON FUNCTION reconcile.approve_by(name, name, bigint) IS
+'Internal to reconcile.approve (src/act.c), as the tables'' owner';
+REVOKE ALL ON FUNCTION reconcile.approve_by(name, name, bigint) FROM PUBLIC;
 
-CREATE FUNCTION reconcile.reopen(item_id bigint, note text)
+CREATE FUNCTION reconcile.approve(item_id bigint)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
+COMMENT ON FUNCTION reconcile.approve(bigint) IS 'Approves a resolved item (the checker); 42501 when the approving person (the role that logged in) or acting role is, or is a member of, the one who resolved it';
+
+CREATE FUNCTION reconcile.reopen_by(actor name, person name, item_id bigint, note text)
+RETURNS void
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id);
+    it reconcile.items := reconcile.item_for_update(item_id, actor);
 BEGIN
     IF it.status NOT IN ('resolved', 'approved') THEN
         RAISE EXCEPTION 'item % is %, not resolved or approved', item_id, it.status USING ERRCODE = '55000';
     END IF;
     UPDATE reconcile.items i
-    SET status = 'open', note = reopen.note, resolution = NULL, resolved_by = NULL, resolved_at = NULL,
+    SET status = 'open', note = reopen_by.note, resolution = NULL, resolved_by = NULL, resolved_at = NULL,
         resolved_session = NULL, approved_by = NULL, approved_at = NULL, approved_session = NULL
     WHERE i.item_id = it.item_id;
     PERFORM reconcile.audit(it.recon_id, 'reopen', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('was', it.status, 'resolution', it.resolution,
                                                           'resolved_by', it.resolved_by,
-                                                          'approved_by', it.approved_by, 'note', note));
+                                                          'approved_by', it.approved_by, 'note', note), actor);
 END
 $$;
+COMMENT ON FUNCTION reconcile.reopen_by(name, name, bigint, text) IS
+'Internal to reconcile.reopen (src/act.c), as the tables'' owner';
+REVOKE ALL ON FUNCTION reconcile.reopen_by(name, name, bigint, text) FROM PUBLIC;
+
+CREATE FUNCTION reconcile.reopen(item_id bigint, note text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'rc_act'
+LANGUAGE C;
 COMMENT ON FUNCTION reconcile.reopen(bigint, text) IS 'Reopens a resolved or approved item; the earlier resolution stays in audit_log';
 
 ----------------------------------------------------------------------------
 -- Internal: a manual match's bookkeeping (src/run.c calls these as the tables' owner)
 ----------------------------------------------------------------------------
 
--- The query that finds the rows of a manual match in the sources ($1 ledger ids, $2 statement ids),
--- once the registration is locked (waiting for a run that holds it).
+-- The query that finds rows in the sources by id ($1 ledger ids, $2 statement ids), for
+-- manual_match and unmatch to run with the caller's rights.
+CREATE FUNCTION reconcile.rows_query(reg reconcile.reconciliations)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    raw boolean := reconcile.raw_key(reg.ledger, reg.statement, reg.columns);
+BEGIN
+    RETURN pg_catalog.format(
+        'SELECT true AS is_ledger, (s.key)::text AS key, s.id FROM (%s) s WHERE s.id OPERATOR(pg_catalog.=) ANY ($1) '
+        'UNION ALL SELECT false, (s.key)::text, s.id FROM (%s) s WHERE s.id OPERATOR(pg_catalog.=) ANY ($2)',
+        reconcile.side_sql(reg.ledger, true, reg.columns -> 'ledger', raw),
+        reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', raw));
+END
+$$;
+COMMENT ON FUNCTION reconcile.rows_query(reconcile.reconciliations) IS
+'Internal to reconcile.manual_match and reconcile.unmatch: the query that finds source rows by id ($1 ledger, $2 statement), run with the caller''s rights';
+REVOKE ALL ON FUNCTION reconcile.rows_query(reconcile.reconciliations) FROM PUBLIC;
+
+-- The query that finds the rows of a manual match in the sources, once the registration is locked
+-- (waiting for a run that holds it).
 CREATE FUNCTION reconcile.manual_query(recon_id bigint)
 RETURNS text
 LANGUAGE plpgsql
@@ -216,16 +271,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     reg reconcile.reconciliations;
-    raw boolean;
 BEGIN
     PERFORM reconcile.lock_registration(recon_id, false);
     SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = manual_query.recon_id;
-    raw := reconcile.raw_key(reg.ledger, reg.statement, reg.columns);
-    RETURN pg_catalog.format(
-        'SELECT true AS is_ledger, (s.key)::text AS key, s.id FROM (%s) s WHERE s.id OPERATOR(pg_catalog.=) ANY ($1) '
-        'UNION ALL SELECT false, (s.key)::text, s.id FROM (%s) s WHERE s.id OPERATOR(pg_catalog.=) ANY ($2)',
-        reconcile.side_sql(reg.ledger, true, reg.columns -> 'ledger', raw),
-        reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', raw));
+    RETURN reconcile.rows_query(reg);
 END
 $$;
 COMMENT ON FUNCTION reconcile.manual_query(bigint) IS
@@ -269,8 +318,9 @@ BEGIN
     END IF;
 
     WITH ins AS (
-        INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id)
-        SELECT record_manual.name, (f ->> 'l')::boolean, f ->> 'k', f ->> 'i', 'manual', NULL, tag, record_manual.recon_id
+        INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id, made_by)
+        SELECT record_manual.name, (f ->> 'l')::boolean, f ->> 'k', f ->> 'i', 'manual', NULL, tag, record_manual.recon_id,
+               actor
         FROM pg_catalog.jsonb_array_elements(hits) AS e(f)
         ON CONFLICT DO NOTHING
         RETURNING 1)
@@ -315,20 +365,73 @@ LANGUAGE C;
 COMMENT ON FUNCTION reconcile.manual_match(text, text[], text[], text) IS
 'Matches ledger and statement rows by hand (category manual), finding them in the sources with the caller''s rights: they show as manual in the views and in the next run''s results, every later run leaves them alone, and their items are cleared';
 
-CREATE FUNCTION reconcile.unmatch(name text, ledger_id text)
+----------------------------------------------------------------------------
+-- Unmatch
+----------------------------------------------------------------------------
+
+-- The rows of the matches that ledger row ledger_id is in, once the registration is locked
+-- (waiting for a run), with the query that finds them in the sources (reconcile.rows_query);
+-- 42704 when it is in none.
+CREATE FUNCTION reconcile.unmatch_query(recon_id bigint, ledger_id text)
+RETURNS TABLE (query text, ledger_ids text[], statement_ids text[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    reg  reconcile.reconciliations;
+    tags text[];
+BEGIN
+    PERFORM reconcile.lock_registration(recon_id, false);
+    SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = unmatch_query.recon_id;
+    SELECT pg_catalog.array_agg(DISTINCT c.match_tag) INTO tags
+    FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.is_ledger AND c.id = unmatch_query.ledger_id;
+    IF tags IS NULL THEN
+        RAISE EXCEPTION 'ledger row "%" of "%" is not matched', unmatch_query.ledger_id, reg.name
+            USING ERRCODE = '42704';
+    END IF;
+    RETURN QUERY
+    SELECT reconcile.rows_query(reg),
+           COALESCE(pg_catalog.array_agg(c.id) FILTER (WHERE c.is_ledger), '{}'),
+           COALESCE(pg_catalog.array_agg(c.id) FILTER (WHERE NOT c.is_ledger), '{}')
+    FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.match_tag = ANY (tags);
+END
+$$;
+COMMENT ON FUNCTION reconcile.unmatch_query(bigint, text) IS
+'Internal to reconcile.unmatch: locks the registration (waiting for a run), and returns the ids of the rows matched with the ledger row and the query that finds them in the sources (42704 when it is not matched)';
+REVOKE ALL ON FUNCTION reconcile.unmatch_query(bigint, text) FROM PUBLIC;
+
+-- Release the matches ledger row ledger_id is in.  An actor that row level security narrows on a
+-- source must have found (reconcile.captured()) every row of them on that side; else, as when the
+-- row is not matched, 42704: the match is out of its sight.
+CREATE FUNCTION reconcile.record_unmatch(recon_id bigint, ledger_id text, actor name, name text)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    reg   reconcile.reconciliations := reconcile.registered(name, reconcile.caller());
+    reg   reconcile.reconciliations;
     tags  text[];
+    hits  jsonb;
+    nl    boolean;
+    ns    boolean;
     freed jsonb;
 BEGIN
-    PERFORM reconcile.lock_registration(reg.id, false);
+    SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = record_unmatch.recon_id;
+    SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('l', t.is_ledger, 'k', t.key, 'i', t.id)), '[]')
+    INTO hits
+    FROM reconcile.captured() AS t(is_ledger boolean, key text, id text);
+    nl := reconcile.narrowed(reg.ledger, actor);
+    ns := reconcile.narrowed(reg.statement, actor);
     SELECT pg_catalog.array_agg(DISTINCT c.match_tag) INTO tags
-    FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.is_ledger AND c.id = ledger_id;
-    IF tags IS NULL THEN
+    FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.is_ledger AND c.id = record_unmatch.ledger_id;
+    IF tags IS NULL
+       OR EXISTS (SELECT FROM reconcile.cleared c
+                  WHERE c.recon_id = reg.id AND c.match_tag = ANY (tags)
+                    AND CASE WHEN c.is_ledger THEN nl ELSE ns END
+                    AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(hits) AS e(f)
+                                    WHERE (f ->> 'l')::boolean = c.is_ledger AND f ->> 'i' = c.id
+                                      AND f ->> 'k' IS NOT DISTINCT FROM c.key)) THEN
         RAISE EXCEPTION 'ledger row "%" of "%" is not matched', ledger_id, name USING ERRCODE = '42704';
     END IF;
     WITH d AS (DELETE FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.match_tag = ANY (tags)
@@ -337,8 +440,19 @@ BEGIN
                                                               'category', d.category))
     INTO freed FROM d;
     PERFORM reconcile.audit(reg.id, 'unmatch', name, NULL,
-                            pg_catalog.jsonb_build_object('ledger_id', ledger_id, 'released', freed));
+                            pg_catalog.jsonb_build_object('ledger_id', ledger_id, 'released', freed), actor);
 END
 $$;
+COMMENT ON FUNCTION reconcile.record_unmatch(bigint, text, name, text) IS
+'Internal to reconcile.unmatch: releases the matches of a ledger row, when an actor narrowed by row level security found all their rows; runs as the tables'' owner, within reconcile.unmatch only';
+REVOKE ALL ON FUNCTION reconcile.record_unmatch(bigint, text, name, text) FROM PUBLIC;
+
+-- One C entry point (src/run.c): the rows are found in the sources with the caller's rights, the
+-- release is written with the tables' owner's.
+CREATE FUNCTION reconcile.unmatch(name text, ledger_id text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'rc_unmatch'
+LANGUAGE C;
 COMMENT ON FUNCTION reconcile.unmatch(text, text) IS
-'Releases a matched ledger row and the rows matched with it, so that the next run matches them again';
+'Releases a matched ledger row and the rows matched with it (under every key it stands under), so that the next run matches them again; a role that row level security narrows must see all of them';
+

@@ -8,8 +8,8 @@ SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_worker
                $$SELECT extversion FROM pg_extension WHERE extname = 'reconcile'$$)),
           ARRAY[:'v', :'v'], 'CREATE EXTENSION on the coordinator created reconcile on both workers');
 SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers(
-               $$SELECT count(*) FROM pg_proc WHERE proname = 'match_detail_agg' AND prokind = 'a'$$)),
-          ARRAY['1', '1'], 'the aggregate exists on both workers');
+               $$SELECT count(*) FROM pg_proc WHERE proname = 'match_detail_agg' AND prokind = 'a' AND pronargs = 8$$)),
+          ARRAY['1', '1'], 'the aggregate (with its manual argument) exists on both workers');
 
 DROP EXTENSION reconcile CASCADE;
 SELECT is((SELECT array_agg(result ORDER BY nodeport) FROM run_command_on_workers(

@@ -103,25 +103,28 @@ SELECT is((SELECT count(*) FROM (
           0::bigint, 'and it adds up for every shop');
 
 -- follow-up by two people on the coordinator
+-- (the checker logs in: a person is the role that logged in)
+\ir ../lib/logins.sql
 CREATE ROLE rc_cmaker LOGIN;
-CREATE ROLE rc_cchecker LOGIN;
+CREATE ROLE rc_cchecker LOGIN PASSWORD 'rc-test-login';
 GRANT SELECT ON public.db_l, public.db_s TO rc_cmaker, rc_cchecker;
-CREATE TEMP TABLE pick AS
+CREATE TABLE public.rc_cpick AS
 SELECT item_id FROM reconcile.open_items WHERE name = 'db' AND category = 'missing_in_ledger' ORDER BY item_id LIMIT 1;
-GRANT SELECT ON pick TO rc_cmaker, rc_cchecker;
+GRANT SELECT ON public.rc_cpick TO rc_cmaker, rc_cchecker;
 SET ROLE rc_cmaker;
-SELECT lives_ok($$SELECT reconcile.resolve((SELECT item_id FROM pick), 'bank charge', 'booked')$$, 'a maker resolves an item');
+SELECT lives_ok($$SELECT reconcile.resolve((SELECT item_id FROM public.rc_cpick), 'bank charge', 'booked')$$, 'a maker resolves an item');
 RESET ROLE;
-SET ROLE rc_cchecker;
-SELECT lives_ok($$SELECT reconcile.approve((SELECT item_id FROM pick))$$, 'a different checker approves it');
-RESET ROLE;
+SELECT pg_temp.login('checker', 'rc_cchecker') \g /dev/null
+SELECT is(pg_temp.as_login('checker', $$SELECT reconcile.approve((SELECT item_id FROM public.rc_cpick))$$), '',
+          'a different checker approves it, in its own login');
+SELECT dblink_disconnect('checker') \g /dev/null
 SELECT lives_ok($$SELECT reconcile.manual_match('db', ARRAY['LN2'], ARRAY['SN5'], 'same payment')$$,
                 'a manual match over distributed sources');
 SELECT is((SELECT count(*) FROM reconcile.audit_log WHERE name = 'db' AND action IN ('run', 'resolve', 'approve', 'manual_match')),
           5::bigint, 'every run and action is in audit_log (two runs, resolve, approve, manual_match)');
 
 SELECT reconcile.drop(n) FROM (VALUES ('one'), ('da'), ('db')) v(n);
-DROP TABLE public.one_l, public.one_s, public.da_l, public.da_s, public.db_l, public.db_s;
+DROP TABLE public.one_l, public.one_s, public.da_l, public.da_s, public.db_l, public.db_s, public.rc_cpick;
 DROP OWNED BY rc_cmaker, rc_cchecker;
 DROP ROLE rc_cmaker, rc_cchecker;
 SELECT * FROM finish();
