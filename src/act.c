@@ -35,8 +35,6 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
-#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 /* The functions that may be bound to rc_act; each has an internal reconcile.<name>_by. */
@@ -91,9 +89,10 @@ rc_act(PG_FUNCTION_ARGS)
 	NameData	actor;
 	NameData	person;
 	StringInfoData query;
-	RcScope		scope;
-	volatile Datum result = (Datum) 0;
-	volatile bool isnull = true;
+	HeapTuple	row;
+	TupleDesc	desc;
+	Datum		result = (Datum) 0;
+	bool		isnull = true;
 
 	proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
 	if (!HeapTupleIsValid(proctup))
@@ -144,46 +143,16 @@ rc_act(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc_owner_begin(&scope, NULL);
-	PG_TRY();
-	{
-		int			ret = SPI_execute_with_args(query.data, nargs + 2, types, values, nulls,
-												false, 1);
-
-		if (ret != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "%s.%s_by returned no row", RC_SCHEMA, fname);
-		if (rettype != VOIDOID)
-		{
-			bool		vnull;
-			Datum		v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &vnull);
-
-			isnull = vnull;
-			if (!vnull)
-			{
-				int16		typlen;
-				bool		typbyval;
-				MemoryContext old = MemoryContextSwitchTo(callcxt);
-
-				get_typlenbyval(rettype, &typlen, &typbyval);
-				result = datumCopy(v, typbyval, typlen);
-				MemoryContextSwitchTo(old);
-			}
-		}
-	}
-	PG_CATCH();
-	{
-		rc_owner_abort();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	rc_owner_end(&scope);
+	row = rc_owner_query(NULL, callcxt, query.data, nargs + 2, types, values, nulls, &desc);
+	if (row == NULL)
+		elog(ERROR, "%s.%s_by returned no row", RC_SCHEMA, fname);
+	if (rettype != VOIDOID)
+		result = heap_getattr(row, 1, desc, &isnull);
 	SPI_finish();
 
-	if (rettype == VOIDOID || isnull)
-	{
-		if (rettype == VOIDOID)
-			PG_RETURN_VOID();
+	if (rettype == VOIDOID)
+		PG_RETURN_VOID();
+	if (isnull)
 		PG_RETURN_NULL();
-	}
 	return result;
 }

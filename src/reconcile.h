@@ -81,13 +81,6 @@ typedef struct RcState
 extern void rc_core_env(RcEnv *env, MemoryContext work);
 
 /* trust.c: the owner's section of a function, and the rows captured for it */
-typedef struct RcScope
-{
-	Oid			saved_user;
-	int			saved_context;
-	int			nestlevel;
-} RcScope;
-
 typedef struct RcCapture
 {
 	MemoryContext cxt;
@@ -96,9 +89,9 @@ typedef struct RcCapture
 	uint64		rows;
 } RcCapture;
 
-extern void rc_owner_begin(RcScope *scope, RcCapture *capture);
-extern void rc_owner_end(RcScope *scope);
-extern void rc_owner_abort(void);
+extern HeapTuple rc_owner_query(RcCapture *capture, MemoryContext cxt, const char *query,
+								int nargs, Oid *types, Datum *values, const char *nulls,
+								TupleDesc *desc);
 extern void rc_capture(RcCapture *capture, MemoryContext cxt, const char *query,
 					   int nargs, const Oid *types, const Datum *values, const bool *nulls);
 

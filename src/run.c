@@ -26,6 +26,7 @@
  */
 #include "reconcile.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -35,6 +36,7 @@
 #include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/timestamp.h"
+
 
 /* Run query with its parameters as whoever is current; the first column of its first row. */
 static Datum
@@ -51,6 +53,30 @@ spi_value(const char *query, int nargs, Oid *types, Datum *values, const char *n
 		return (Datum) 0;
 	}
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+}
+
+/* Run query as the tables' owner (trust.c); its first row, which must exist, in cxt. */
+static HeapTuple
+owner_row(RcCapture *capture, MemoryContext cxt, const char *query, int nargs, Oid *types,
+		  Datum *values, const char *nulls, TupleDesc *desc)
+{
+	HeapTuple	row = rc_owner_query(capture, cxt, query, nargs, types, values, nulls, desc);
+
+	if (row == NULL)
+		elog(ERROR, "\"%s\" returned no row", query);
+	return row;
+}
+
+/* Column n (from 1) of row, not NULL. */
+static Datum
+column(HeapTuple row, TupleDesc desc, int n)
+{
+	bool		isnull;
+	Datum		v = heap_getattr(row, n, desc, &isnull);
+
+	if (isnull)
+		elog(ERROR, "column %d of the extension's bookkeeping query is null", n);
+	return v;
 }
 
 /* Refuse a NULL argument n (22023). */
@@ -79,6 +105,14 @@ registration_of(Datum name)
 	return DatumGetInt64(id);
 }
 
+/* The name of the current user, as a name Datum in *buf. */
+static Datum
+user_name(NameData *buf)
+{
+	namestrcpy(buf, GetUserNameFromId(GetUserId(), false));
+	return NameGetDatum(buf);
+}
+
 /*
  * reconcile.run(name text, as_of date DEFAULT current_date) RETURNS bigint:
  * match the reconciliation's rows that no earlier run cleared, record the
@@ -90,114 +124,70 @@ rc_run(PG_FUNCTION_ARGS)
 {
 	MemoryContext callcxt = CurrentMemoryContext;
 	TimestampTz started = GetCurrentTimestamp();
-	Oid			caller = GetUserId();
-	Datum		name;
+	NameData	caller;
 	DateADT		as_of;
 	int64		recon_id;
-	int64		run_id;
+	HeapTuple	row;
+	TupleDesc	desc;
 	char	   *query;
-	int			nparams;
+	int			nparams = 0;
 	Datum		params[6];
 	Oid			ptypes[6];
 	bool		pnulls[6];
-	RcScope		scope;
 	RcCapture	capture;
-	bool		isnull;
 
 	require_arg(fcinfo, 0, "name");
 	require_arg(fcinfo, 1, "as_of");
 	rc_refuse_restricted("reconcile.run");
-	name = PG_GETARG_DATUM(0);
 	as_of = PG_GETARG_DATEADT(1);
 	if (DATE_NOT_FINITE(as_of))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"as_of\" must be a finite date")));
+	(void) user_name(&caller);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	recon_id = registration_of(name);
+	recon_id = registration_of(PG_GETARG_DATUM(0));
 
 	/* 2: the lock, at once or not at all, and the query of this run (with its parameters) */
-	rc_owner_begin(&scope, NULL);
-	PG_TRY();
 	{
 		Oid			types[3] = {INT8OID, DATEOID, NAMEOID};
-		Datum		values[3];
-		NameData	who;
-		int			ret;
-		HeapTuple	tup;
-		TupleDesc	desc;
-		MemoryContext old;
+		Datum		values[3] = {Int64GetDatum(recon_id), DateADTGetDatum(as_of), NameGetDatum(&caller)};
 
-		namestrcpy(&who, GetUserNameFromId(caller, false));
-		values[0] = Int64GetDatum(recon_id);
-		values[1] = DateADTGetDatum(as_of);
-		values[2] = NameGetDatum(&who);
-		ret = SPI_execute_with_args("SELECT * FROM reconcile.run_query($1, $2, $3)", 3, types, values,
-									"   ", false, 1);
-		if (ret != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "reconcile.run_query returned no query");
-		tup = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		query = MemoryContextStrdup(callcxt, TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull)));
-		nparams = 0;
-		old = MemoryContextSwitchTo(callcxt);
+		row = owner_row(NULL, callcxt, "SELECT * FROM reconcile.run_query($1, $2, $3)",
+						3, types, values, "   ", &desc);
+		query = TextDatumGetCString(column(row, desc, 1));
 		for (int i = 0; i < 6; i++)
 		{
-			Datum		v = SPI_getbinval(tup, desc, 2 + i, &isnull);
+			bool		isnull;
+			Datum		v = heap_getattr(row, 2 + i, desc, &isnull);
 
 			if (isnull)
 				break;
-			params[i] = datumCopy(v, false, -1);
-			ptypes[i] = SPI_gettypeid(desc, 2 + i);
+			params[i] = v;
+			ptypes[i] = TupleDescAttr(desc, 1 + i)->atttypid;
 			pnulls[i] = false;
 			nparams = i + 1;
 		}
-		MemoryContextSwitchTo(old);
 	}
-	PG_CATCH();
-	{
-		rc_owner_abort();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	rc_owner_end(&scope);
 
 	/* 3: the sources, with the caller's rights */
 	rc_capture(&capture, callcxt, query, nparams, ptypes, params, pnulls);
 
 	/* 4: the bookkeeping */
-	rc_owner_begin(&scope, &capture);
-	PG_TRY();
 	{
 		Oid			types[5] = {INT8OID, DATEOID, TIMESTAMPTZOID, NAMEOID, INT8OID};
-		Datum		values[5];
-		Datum		r;
-		NameData	run_by;
+		Datum		values[5] = {Int64GetDatum(recon_id), DateADTGetDatum(as_of),
+								 TimestampTzGetDatum(started), NameGetDatum(&caller),
+								 Int64GetDatum((int64) capture.rows)};
 
-		namestrcpy(&run_by, GetUserNameFromId(caller, false));
-		values[0] = Int64GetDatum(recon_id);
-		values[1] = DateADTGetDatum(as_of);
-		values[2] = TimestampTzGetDatum(started);
-		values[3] = NameGetDatum(&run_by);
-		values[4] = Int64GetDatum((int64) capture.rows);
-		r = spi_value("SELECT reconcile.record_run($1, $2, $3, $4, $5)", 5, types, values, "     ",
-					  &isnull);
-		if (isnull)
-			elog(ERROR, "reconcile.record_run returned NULL");
-		run_id = DatumGetInt64(r);
+		row = owner_row(&capture, callcxt, "SELECT reconcile.record_run($1, $2, $3, $4, $5)",
+						5, types, values, "     ", &desc);
 	}
-	PG_CATCH();
-	{
-		rc_owner_abort();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	rc_owner_end(&scope);
 
 	SPI_finish();
-	PG_RETURN_INT64(run_id);
+	PG_RETURN_DATUM(column(row, desc, 1));
 }
 
 /* The elements of text[] argument n, refusing NULL and empty arrays (22023). */
@@ -229,83 +219,53 @@ Datum
 rc_manual_match(PG_FUNCTION_ARGS)
 {
 	MemoryContext callcxt = CurrentMemoryContext;
-	Oid			caller = GetUserId();
-	Datum		name;
-	Datum		ledger_ids;
-	Datum		statement_ids;
+	NameData	actor;
+	Datum		ids[2];
 	int64		recon_id;
-	char	   *query;
-	RcScope		scope;
+	HeapTuple	row;
+	TupleDesc	desc;
 	RcCapture	capture;
-	bool		isnull;
 
 	require_arg(fcinfo, 0, "name");
 	rc_refuse_restricted("reconcile.manual_match");
-	name = PG_GETARG_DATUM(0);
-	ledger_ids = ids_arg(fcinfo, 1);
-	statement_ids = ids_arg(fcinfo, 2);
+	ids[0] = ids_arg(fcinfo, 1);
+	ids[1] = ids_arg(fcinfo, 2);
+	(void) user_name(&actor);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	recon_id = registration_of(name);
+	recon_id = registration_of(PG_GETARG_DATUM(0));
 
 	/* 2: the lock (waiting for a run to end) and the query that finds the rows */
-	rc_owner_begin(&scope, NULL);
-	PG_TRY();
 	{
 		Oid			types[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(recon_id)};
-		Datum		q;
 
-		q = spi_value("SELECT reconcile.manual_query($1)", 1, types, values, " ", &isnull);
-		if (isnull)
-			elog(ERROR, "reconcile.manual_query returned NULL");
-		query = MemoryContextStrdup(callcxt, TextDatumGetCString(q));
+		row = owner_row(NULL, callcxt, "SELECT reconcile.manual_query($1)", 1, types, values, " ",
+						&desc);
 	}
-	PG_CATCH();
-	{
-		rc_owner_abort();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	rc_owner_end(&scope);
 
 	/* 3: the rows, with the caller's rights */
 	{
 		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
-		Datum		values[2] = {ledger_ids, statement_ids};
 		bool		nulls[2] = {false, false};
 
-		rc_capture(&capture, callcxt, query, 2, types, values, nulls);
+		rc_capture(&capture, callcxt, TextDatumGetCString(column(row, desc, 1)), 2, types, ids,
+				   nulls);
 	}
 
 	/* 4: the bookkeeping */
-	rc_owner_begin(&scope, &capture);
-	PG_TRY();
 	{
 		Oid			types[6] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID, TEXTOID, NAMEOID, TEXTOID};
-		Datum		values[6];
+		Datum		values[6] = {Int64GetDatum(recon_id), ids[0], ids[1],
+								 PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3),
+								 NameGetDatum(&actor), PG_GETARG_DATUM(0)};
 		char		nulls[7] = "      ";
-		NameData	actor;
 
-		namestrcpy(&actor, GetUserNameFromId(caller, false));
-		values[0] = Int64GetDatum(recon_id);
-		values[1] = ledger_ids;
-		values[2] = statement_ids;
-		values[3] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
 		nulls[3] = PG_ARGISNULL(3) ? 'n' : ' ';
-		values[4] = NameGetDatum(&actor);
-		values[5] = name;
-		(void) spi_value("SELECT reconcile.record_manual($1, $2, $3, $4, $5, $6)", 6, types, values,
-						 nulls, &isnull);
+		(void) owner_row(&capture, callcxt, "SELECT reconcile.record_manual($1, $2, $3, $4, $5, $6)",
+						 6, types, values, nulls, &desc);
 	}
-	PG_CATCH();
-	{
-		rc_owner_abort();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	rc_owner_end(&scope);
 
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -323,93 +283,49 @@ Datum
 rc_unmatch(PG_FUNCTION_ARGS)
 {
 	MemoryContext callcxt = CurrentMemoryContext;
-	Oid			caller = GetUserId();
-	Datum		name;
-	Datum		ledger_id;
+	NameData	actor;
 	int64		recon_id;
-	char	   *query;
-	Datum		ids[2];
-	RcScope		scope;
+	HeapTuple	row;
+	TupleDesc	desc;
 	RcCapture	capture;
-	bool		isnull;
 
 	require_arg(fcinfo, 0, "name");
 	require_arg(fcinfo, 1, "ledger_id");
 	rc_refuse_restricted("reconcile.unmatch");
-	name = PG_GETARG_DATUM(0);
-	ledger_id = PG_GETARG_DATUM(1);
+	(void) user_name(&actor);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	recon_id = registration_of(name);
+	recon_id = registration_of(PG_GETARG_DATUM(0));
 
 	/* 2: the lock (waiting for a run to end), the rows of the match, the query that finds them */
-	rc_owner_begin(&scope, NULL);
-	PG_TRY();
 	{
 		Oid			types[2] = {INT8OID, TEXTOID};
-		Datum		values[2] = {Int64GetDatum(recon_id), ledger_id};
-		int			ret;
-		HeapTuple	tup;
-		TupleDesc	desc;
-		MemoryContext old;
+		Datum		values[2] = {Int64GetDatum(recon_id), PG_GETARG_DATUM(1)};
 
-		ret = SPI_execute_with_args("SELECT * FROM reconcile.unmatch_query($1, $2)", 2, types, values,
-									"  ", false, 1);
-		if (ret != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "reconcile.unmatch_query returned no query");
-		tup = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		old = MemoryContextSwitchTo(callcxt);
-		query = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
-		for (int i = 0; i < 2; i++)
-		{
-			ids[i] = SPI_getbinval(tup, desc, 2 + i, &isnull);
-			if (isnull)
-				elog(ERROR, "reconcile.unmatch_query returned no ids");
-			ids[i] = datumCopy(ids[i], false, -1);
-		}
-		MemoryContextSwitchTo(old);
+		row = owner_row(NULL, callcxt, "SELECT * FROM reconcile.unmatch_query($1, $2)", 2, types,
+						values, "  ", &desc);
 	}
-	PG_CATCH();
-	{
-		rc_owner_abort();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	rc_owner_end(&scope);
 
 	/* 3: those rows, with the caller's rights */
 	{
 		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+		Datum		ids[2] = {column(row, desc, 2), column(row, desc, 3)};
 		bool		nulls[2] = {false, false};
 
-		rc_capture(&capture, callcxt, query, 2, types, ids, nulls);
+		rc_capture(&capture, callcxt, TextDatumGetCString(column(row, desc, 1)), 2, types, ids,
+				   nulls);
 	}
 
 	/* 4: the release */
-	rc_owner_begin(&scope, &capture);
-	PG_TRY();
 	{
 		Oid			types[4] = {INT8OID, TEXTOID, NAMEOID, TEXTOID};
-		Datum		values[4];
-		NameData	actor;
+		Datum		values[4] = {Int64GetDatum(recon_id), PG_GETARG_DATUM(1), NameGetDatum(&actor),
+								 PG_GETARG_DATUM(0)};
 
-		namestrcpy(&actor, GetUserNameFromId(caller, false));
-		values[0] = Int64GetDatum(recon_id);
-		values[1] = ledger_id;
-		values[2] = NameGetDatum(&actor);
-		values[3] = name;
-		(void) spi_value("SELECT reconcile.record_unmatch($1, $2, $3, $4)", 4, types, values, "    ",
-						 &isnull);
+		(void) owner_row(&capture, callcxt, "SELECT reconcile.record_unmatch($1, $2, $3, $4)", 4,
+						 types, values, "    ", &desc);
 	}
-	PG_CATCH();
-	{
-		rc_owner_abort();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	rc_owner_end(&scope);
 
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -11,8 +11,8 @@
  * reach), then switches to the owner of the extension's tables around the
  * bookkeeping, as REFRESH MATERIALIZED VIEW does around its query:
  * SetUserIdAndSecContext with SECURITY_RESTRICTED_OPERATION, a GUC nest
- * level with search_path pinned to pg_catalog, and back (rc_owner_begin,
- * rc_owner_end).  The bookkeeping reads what was captured through
+ * level with search_path pinned to pg_catalog, and back (rc_owner_query,
+ * the only way to run anything as the owner).  The bookkeeping reads what was captured through
  * reconcile.captured(), which returns rows only while such a section is
  * under way for the capture; so nobody can hand the bookkeeping rows of
  * their own, and the extension's writers revoked from PUBLIC are useless
@@ -38,6 +38,14 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+
+/* An owner's section: what to restore at its end. */
+typedef struct RcScope
+{
+	Oid			saved_user;
+	int			saved_context;
+	int			nestlevel;
+} RcScope;
 
 /* What reconcile.captured() returns, while the owner's section of one capture runs. */
 static RcCapture *active_capture = NULL;
@@ -72,10 +80,10 @@ pin_search_path(void)
 /*
  * Become the owner of the extension's tables, in a security-restricted
  * operation, with search_path pinned; capture, if given, is what
- * reconcile.captured() returns until rc_owner_end.
+ * reconcile.captured() returns until owner_end.
  */
-void
-rc_owner_begin(RcScope *scope, RcCapture *capture)
+static void
+owner_begin(RcScope *scope, RcCapture *capture)
 {
 	GetUserIdAndSecContext(&scope->saved_user, &scope->saved_context);
 	SetUserIdAndSecContext(tables_owner(),
@@ -86,9 +94,9 @@ rc_owner_begin(RcScope *scope, RcCapture *capture)
 	active_capture = capture;
 }
 
-/* Back to the identity and settings before rc_owner_begin. */
-void
-rc_owner_end(RcScope *scope)
+/* Back to the identity and settings before owner_begin. */
+static void
+owner_end(RcScope *scope)
 {
 	active_capture = NULL;
 	AtEOXact_GUC(false, scope->nestlevel);
@@ -96,13 +104,46 @@ rc_owner_end(RcScope *scope)
 }
 
 /*
- * On an error the transaction (or subtransaction) abort restores the
- * identity and the settings; this forgets the capture.
+ * Run query, one SELECT of the extension's own functions, with its nargs
+ * parameters, as the owner of the extension's tables in a security-
+ * restricted operation with search_path pinned (SPI must be connected);
+ * while it runs, reconcile.captured() returns capture's rows (if capture is
+ * given).  The first row it returns, and its descriptor, copied into cxt;
+ * NULL when it returns none.  On an error the (sub)transaction abort
+ * restores the identity and the settings; the capture is forgotten here.
  */
-void
-rc_owner_abort(void)
+HeapTuple
+rc_owner_query(RcCapture *capture, MemoryContext cxt, const char *query,
+			   int nargs, Oid *types, Datum *values, const char *nulls,
+			   TupleDesc *desc)
 {
-	active_capture = NULL;
+	RcScope		scope;
+	HeapTuple	volatile row = NULL;
+
+	owner_begin(&scope, capture);
+	PG_TRY();
+	{
+		int			ret = SPI_execute_with_args(query, nargs, types, values, nulls, false, 1);
+
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed > 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			row = heap_copytuple(SPI_tuptable->vals[0]);
+			*desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	PG_CATCH();
+	{
+		active_capture = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	owner_end(&scope);
+	return row;
 }
 
 /* A receiver that keeps a copy of the rows' descriptor, then stores them. */
