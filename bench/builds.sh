@@ -59,6 +59,8 @@ activate() {
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
+# the data scripts create the extension: some build must be in place (a fresh machine has none)
+activate tree
 echo "loading $ROWS rows per side of bench data and the invariants data ..."
 q -v rows="$ROWS" -f bench/data.sql >/dev/null
 q -c 'SET client_min_messages = warning' -f test/data/invariants.sql >/dev/null
