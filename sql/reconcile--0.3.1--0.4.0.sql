@@ -421,18 +421,28 @@ AS $$
             reconcile.side_sql(rel, is_ledger, cols, raw_key),
             CASE WHEN is_ledger THEN 1 ELSE 4 END, CASE WHEN is_ledger THEN 2 ELSE 5 END,
             CASE WHEN is_ledger THEN 3 ELSE 6 END)
-        ELSE pg_catalog.format(
-            'SELECT src.*, c.match_tag AS manual FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag, '
-            'c.category, c.run_id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
-            'AND c.is_ledger OPERATOR(pg_catalog.=) %s%s) c ON c.id OPERATOR(pg_catalog.=) src.id '
-            'AND c.key IS NOT DISTINCT FROM (src.key)::text%s',
+        WHEN 'run' THEN pg_catalog.format(
+            'SELECT src.*, m.match_tag AS manual FROM (%s) src '
+            'LEFT JOIN (SELECT c.key, c.id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
+            'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND (c.category OPERATOR(pg_catalog.<>) '
+            '''manual''::reconcile.category OR c.run_id IS NOT NULL)) c ON c.id OPERATOR(pg_catalog.=) src.id '
+            'AND c.key IS NOT DISTINCT FROM (src.key)::text '
+            'LEFT JOIN (SELECT c.key, c.id, c.match_tag FROM reconcile.cleared c '
+            'WHERE c.recon_id OPERATOR(pg_catalog.=) %s AND c.is_ledger OPERATOR(pg_catalog.=) %s '
+            'AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category AND c.run_id IS NULL) m '
+            'ON m.id OPERATOR(pg_catalog.=) src.id AND m.key IS NOT DISTINCT FROM (src.key)::text '
+            'WHERE c.id IS NULL',
             reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
-            CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
-            CASE WHEN mode = 'run' THEN ''
-                 ELSE ' AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category' END,
-            CASE WHEN mode = 'run' THEN ' WHERE c.id IS NULL OR (c.category OPERATOR(pg_catalog.=) '
-                                        '''manual''::reconcile.category AND c.run_id IS NULL)'
-                 ELSE '' END)
+            CASE WHEN is_ledger THEN 'true' ELSE 'false' END, recon_id,
+            CASE WHEN is_ledger THEN 'true' ELSE 'false' END)
+        ELSE pg_catalog.format(
+            'SELECT src.*, c.match_tag AS manual FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag '
+            'FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
+            'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND c.category OPERATOR(pg_catalog.=) '
+            '''manual''::reconcile.category) c ON c.id OPERATOR(pg_catalog.=) src.id '
+            'AND c.key IS NOT DISTINCT FROM (src.key)::text',
+            reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
+            CASE WHEN is_ledger THEN 'true' ELSE 'false' END)
     END
 $$;
 COMMENT ON FUNCTION reconcile.source_sql(regclass, boolean, jsonb, boolean, bigint, text) IS

@@ -118,9 +118,11 @@ COMMENT ON FUNCTION reconcile.side_sql(regclass, boolean, jsonb, boolean) IS
 -- The SELECT of one source, each row with the match tag of a manual match it belongs to (NULL for
 -- the others).  mode 'view': every row, the manual ones tagged.  mode 'run': the rows no earlier
 -- run of the reconciliation cleared, and the manual ones no run has reported yet, tagged; the
--- cleared rows are read through a subquery that Citus sends to the workers as an intermediate
--- result (it refuses a correlated NOT EXISTS on a local table), the key compared with IS NOT
--- DISTINCT FROM so that NULL and '' are two keys and the hash join hashes the id alone.  mode
+-- cleared rows are read through subqueries that Citus sends to the workers as intermediate
+-- results (it refuses a correlated NOT EXISTS on a local table): an anti-join against the keys
+-- and ids alone (narrow, whatever the history), then a join with the few manual rows no run has
+-- reported, for their tags; the key compared with IS NOT DISTINCT FROM so that NULL and '' are
+-- two keys and the hash join hashes the id alone.  mode
 -- 'run_by_value': the same, the cleared rows given as parameters (the hashes of the rows to leave
 -- out, $1 ledger and $4 statement; the hashes and tags of the manual ones, $2 and $3, $5 and $6),
 -- for a caller that row level security narrows, who may not read the cleared rows of others.
@@ -140,18 +142,28 @@ AS $$
             reconcile.side_sql(rel, is_ledger, cols, raw_key),
             CASE WHEN is_ledger THEN 1 ELSE 4 END, CASE WHEN is_ledger THEN 2 ELSE 5 END,
             CASE WHEN is_ledger THEN 3 ELSE 6 END)
-        ELSE pg_catalog.format(
-            'SELECT src.*, c.match_tag AS manual FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag, '
-            'c.category, c.run_id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
-            'AND c.is_ledger OPERATOR(pg_catalog.=) %s%s) c ON c.id OPERATOR(pg_catalog.=) src.id '
-            'AND c.key IS NOT DISTINCT FROM (src.key)::text%s',
+        WHEN 'run' THEN pg_catalog.format(
+            'SELECT src.*, m.match_tag AS manual FROM (%s) src '
+            'LEFT JOIN (SELECT c.key, c.id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
+            'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND (c.category OPERATOR(pg_catalog.<>) '
+            '''manual''::reconcile.category OR c.run_id IS NOT NULL)) c ON c.id OPERATOR(pg_catalog.=) src.id '
+            'AND c.key IS NOT DISTINCT FROM (src.key)::text '
+            'LEFT JOIN (SELECT c.key, c.id, c.match_tag FROM reconcile.cleared c '
+            'WHERE c.recon_id OPERATOR(pg_catalog.=) %s AND c.is_ledger OPERATOR(pg_catalog.=) %s '
+            'AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category AND c.run_id IS NULL) m '
+            'ON m.id OPERATOR(pg_catalog.=) src.id AND m.key IS NOT DISTINCT FROM (src.key)::text '
+            'WHERE c.id IS NULL',
             reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
-            CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
-            CASE WHEN mode = 'run' THEN ''
-                 ELSE ' AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category' END,
-            CASE WHEN mode = 'run' THEN ' WHERE c.id IS NULL OR (c.category OPERATOR(pg_catalog.=) '
-                                        '''manual''::reconcile.category AND c.run_id IS NULL)'
-                 ELSE '' END)
+            CASE WHEN is_ledger THEN 'true' ELSE 'false' END, recon_id,
+            CASE WHEN is_ledger THEN 'true' ELSE 'false' END)
+        ELSE pg_catalog.format(
+            'SELECT src.*, c.match_tag AS manual FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag '
+            'FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
+            'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND c.category OPERATOR(pg_catalog.=) '
+            '''manual''::reconcile.category) c ON c.id OPERATOR(pg_catalog.=) src.id '
+            'AND c.key IS NOT DISTINCT FROM (src.key)::text',
+            reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
+            CASE WHEN is_ledger THEN 'true' ELSE 'false' END)
     END
 $$;
 COMMENT ON FUNCTION reconcile.source_sql(regclass, boolean, jsonb, boolean, bigint, text) IS
