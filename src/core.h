@@ -41,8 +41,13 @@
 /* Date offsets tried one by one before augmenting paths take over (pass 2). */
 #define RC_NEAREST_ROUNDS 31
 
-/* Largest bucket of same-date rows paired by ref similarity (pass 2). */
-#define RC_BUCKET_SIM_MAX 32
+/*
+ * Largest same-date bucket of pass 2 whose rows are paired by ref
+ * similarity: at most this many (ledger, statement) pairs are compared
+ * (one bank line against 65,536 equal invoices, or 256 against 256);
+ * larger buckets pair in id order.
+ */
+#define RC_BUCKET_SIM_PAIRS 65536
 
 /* 10^37: magnitudes at or past it saturate */
 #define RC_I128_LIMIT ((rc_i128) 1000000000000000000LL * (rc_i128) 10000000000000000000ULL)
@@ -71,6 +76,7 @@ typedef struct RcWork
 	rc_i128    *tol;			/* tolerance of a ledger row */
 	int32_t    *mate;			/* pass 2: matched partner */
 	uint32_t   *visited;		/* pass 2: augmenting path generation */
+	struct CandVec *bucket;		/* pass 2: candidates of one bucket */
 
 	rc_i128		abs_tol;		/* at the common scale */
 	rc_i128		rel_num;		/* rel_tol = rel_num / 10^rel_scale */

@@ -119,17 +119,98 @@ work_create(RcMatch *m, const RcEnv *env)
 	return w;
 }
 
+/* Decimal digits of |v| (0 for 0), |v| < 10^RC_MAX_DSCALE; pw[k] = 10^k. */
+static int
+digits_of(rc_i128 v, const rc_i128 *pw)
+{
+	rc_i128		a = i128_abs(v);
+	int			n = 0;
+
+	while (n < RC_MAX_DSCALE && a >= pw[n])
+		n++;
+	return n;
+}
+
 /*
- * Amounts at the group's common scale (the finest of the amounts that can
- * be compared), rows past 10^36 at it marked invalid, and the ledger rows'
- * tolerances at that scale, exact.
+ * The scale a group's amounts are compared at.  Usually the finest scale
+ * among them, at which they all stay below 10^36.  When some would not (a
+ * large amount beside one with many decimals), the scale at which the most
+ * rows can be compared exactly: a row is comparable at scale s when its
+ * decimals (trailing zeros aside) fit in s and its value at s stays below
+ * 10^36; ties go to the finer scale.  The others are invalid, and only they.
+ */
+static int
+group_scale(Work *w, const rc_i128 *pw)
+{
+	int64_t		count[RC_MAX_DSCALE + 2] = {0};
+	int			finest = 0;
+	bool		fits = true;
+	int			best = 0;
+	int64_t		run = 0,
+				most = -1;
+
+	for (uint32_t r = 0; r < w->n; r++)
+		if (w->invalid[r] == RC_VALID && w->rows[r].dscale > finest)
+			finest = w->rows[r].dscale;
+	for (uint32_t r = 0; r < w->n && fits; r++)
+		if (w->invalid[r] == RC_VALID &&
+			i128_abs(w->rows[r].amount) >= pw[RC_MAX_DSCALE - finest + w->rows[r].dscale])
+			fits = false;
+	if (fits)
+		return finest;
+
+	/* each row is comparable on an interval of scales [lo, hi] */
+	for (uint32_t r = 0; r < w->n; r++)
+	{
+		rc_i128		v = w->rows[r].amount;
+		int			lo = w->rows[r].dscale;
+		int			hi;
+
+		tick(w);
+		if (w->invalid[r] != RC_VALID)
+			continue;
+		while (lo > 0 && v % 10 == 0)
+		{
+			v /= 10;
+			lo--;
+		}
+		hi = RC_MAX_DSCALE - digits_of(v, pw) + lo;
+		if (hi > RC_MAX_DSCALE)
+			hi = RC_MAX_DSCALE;
+		if (hi < lo)
+			continue;
+		count[lo]++;
+		count[hi + 1]--;
+	}
+	for (int s = 0; s <= RC_MAX_DSCALE; s++)
+	{
+		run += count[s];
+		if (run >= most)
+		{
+			most = run;
+			best = s;
+		}
+	}
+	return best;
+}
+
+/*
+ * Amounts at the group's common scale (group_scale), the rows that cannot
+ * be compared at it marked invalid, and the ledger rows' tolerances at that
+ * scale, exact.
  */
 static void
 scale_amounts(Work *w)
 {
 	RcMatch    *m = w->m;
-	int			scale = 0;
-	rc_i128		lim = rc_pow10(RC_MAX_DSCALE);
+	int			scale;
+	rc_i128		pw[RC_MAX_DSCALE + 1];
+	rc_i128		lim;
+
+	pw[0] = 1;
+	for (int k = 1; k <= RC_MAX_DSCALE; k++)
+		pw[k] = pw[k - 1] * 10;
+	lim = pw[RC_MAX_DSCALE];
 
 	for (uint32_t r = 0; r < w->n; r++)
 	{
@@ -140,23 +221,33 @@ scale_amounts(Work *w)
 		if (row->invalid == RC_VALID &&
 			(row->dscale > RC_MAX_DSCALE || i128_abs(row->amount) >= lim))
 			w->invalid[r] = RC_INVALID_AMOUNT_RANGE;
-		if (w->invalid[r] == RC_VALID && row->dscale > scale)
-			scale = row->dscale;
 		if (row->is_ledger)
 			w->lrows[w->nl++] = r;
 		else
 			w->srows[w->ns++] = r;
 	}
+	scale = group_scale(w, pw);
 	m->scale = scale;
 	for (uint32_t r = 0; r < w->n; r++)
 	{
 		const RcRow *row = &w->rows[r];
+		rc_i128		v = row->amount;
+		int			ds = row->dscale;
 
 		if (w->invalid[r] != RC_VALID)
 			continue;
-		w->amt[r] = row->amount * rc_pow10(scale - row->dscale);
-		if (i128_abs(w->amt[r]) >= lim)
+		/* decimals past the scale: only zeros may be dropped */
+		while (ds > scale && v % 10 == 0)
+		{
+			v /= 10;
+			ds--;
+		}
+		if (ds > scale || i128_abs(v) >= pw[RC_MAX_DSCALE - scale + ds])
+		{
 			w->invalid[r] = RC_INVALID_AMOUNT_RANGE;
+			continue;
+		}
+		w->amt[r] = v * pw[scale - ds];
 	}
 
 	w->abs_tol = rc_rescale_trunc(m->rule.abs_tol, m->rule.abs_scale, scale);

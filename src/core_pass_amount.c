@@ -36,53 +36,74 @@ date_bound(const AmtKey *keys, uint32_t lo, uint32_t hi, int64_t d)
 	return lo;
 }
 
-/* Pair the free rows of two same-date buckets, best similarity first. */
+/*
+ * Pair the free rows of two same-date buckets.  All their pairs have the
+ * same amount difference and day difference, so the tie-break is the ref
+ * similarity, then the ids: whenever both sides have a free row with a ref
+ * and one side more than one free row, every pair's similarity is computed
+ * (up to RC_BUCKET_SIM_PAIRS pairs) and the pairs are taken best first.
+ */
 static void
 pair_bucket(Work *w, const AmtKey *L, uint32_t l0, uint32_t l1,
 			const AmtKey *S, uint32_t s0, uint32_t s1, uint32_t *size)
 {
 	uint32_t	nfl = 0,
 				nfs = 0;
-	bool		refs = false;
+	bool		lrefs = false,
+				srefs = false;
 
 	for (uint32_t i = l0; i < l1; i++)
 		if (w->mate[L[i].row] < 0)
 		{
 			nfl++;
-			refs |= w->rows[L[i].row].ref_len > 0;
+			lrefs |= w->rows[L[i].row].ref_len > 0;
 		}
 	for (uint32_t j = s0; j < s1; j++)
 		if (w->mate[S[j].row] < 0)
+		{
 			nfs++;
+			srefs |= w->rows[S[j].row].ref_len > 0;
+		}
 	if (nfl == 0 || nfs == 0)
 		return;
-	if (refs && nfl > 1 && nfs > 1 && nfl <= RC_BUCKET_SIM_MAX && nfs <= RC_BUCKET_SIM_MAX)
+	if (lrefs && srefs && (nfl > 1 || nfs > 1) &&
+		(uint64_t) nfl * nfs <= RC_BUCKET_SIM_PAIRS)
 	{
-		Cand		cs[RC_BUCKET_SIM_MAX * RC_BUCKET_SIM_MAX];
-		uint32_t	nc = 0;
+		CandVec    *cv = w->bucket;
 
+		cv->n = 0;
 		for (uint32_t i = l0; i < l1; i++)
+		{
+			if (w->mate[L[i].row] >= 0)
+				continue;
 			for (uint32_t j = s0; j < s1; j++)
 			{
-				if (w->mate[L[i].row] >= 0 || w->mate[S[j].row] >= 0)
+				Cand		c;
+
+				if (w->mate[S[j].row] >= 0)
 					continue;
-				memset(&cs[nc], 0, sizeof(Cand));
-				cs[nc].sim = rc_row_similarity(w, L[i].row, S[j].row);
-				cs[nc].lrank = L[i].rank;
-				cs[nc].srank = S[j].rank;
-				cs[nc].l = L[i].row;
-				cs[nc].s = S[j].row;
-				nc++;
+				tick(w);
+				memset(&c, 0, sizeof(Cand));
+				c.sim = rc_row_similarity(w, L[i].row, S[j].row);
+				c.lrank = L[i].rank;
+				c.srank = S[j].rank;
+				c.l = L[i].row;
+				c.s = S[j].row;
+				rc_cand_push(w, cv, &c);
 			}
-		qsort(cs, nc, sizeof(Cand), rc_cmp_cand);
-		for (uint32_t k = 0; k < nc; k++)
+		}
+		rc_sort_array(w, cv->v, cv->n, sizeof(Cand), rc_cmp_cand);
+		for (size_t k = 0; k < cv->n; k++)
 		{
-			if (w->mate[cs[k].l] >= 0 || w->mate[cs[k].s] >= 0)
+			const Cand *c = &cv->v[k];
+
+			if (w->mate[c->l] >= 0 || w->mate[c->s] >= 0)
 				continue;
-			w->mate[cs[k].l] = (int32_t) cs[k].s;
-			w->mate[cs[k].s] = (int32_t) cs[k].l;
+			w->mate[c->l] = (int32_t) c->s;
+			w->mate[c->s] = (int32_t) c->l;
 			(*size)++;
 		}
+		cv->n = 0;
 		return;
 	}
 	/* in id order */
@@ -287,6 +308,8 @@ rc_pass_amount(Work *w)
 				j = 0;
 	CandVec		cv = {0};
 	bool		refs = false;
+
+	w->bucket = walloc0(w, sizeof(CandVec));
 
 	/* equal amounts: classes of the two sorted lists */
 	while (i < nlk && j < nsk)

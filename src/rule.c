@@ -7,8 +7,10 @@
  * A rule is a reconcile.rule composite.  rule() validates every field;
  * the aggregate reads the rule of each row (rc_rule_read), insists that a
  * group has one rule (rc_rules_equal), and hands it to the core once per
- * group as scaled integers (rc_rule_to_core), refusing a relative tolerance
- * the core cannot multiply by exactly.
+ * group as scaled integers (rc_rule_to_core).  A relative tolerance the
+ * core cannot multiply by exactly is refused where a rule is read, by rule()
+ * and by rc_rule_read alike, so that the matching takes every rule that is
+ * accepted.
  *
  * IDENTIFICATION
  *	  src/rule.c
@@ -40,6 +42,41 @@ rc_check_tolerance(Numeric tol, const char *argname)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%s\" must not be negative", argname)));
+}
+
+/* 10^36: a relative tolerance from it on covers any two amounts the core compares */
+#define RC_REL_SATURATED ((rc_i128) 1000000000000000000LL * (rc_i128) 1000000000000000000LL)
+
+/* Whether rel_tol is so large that it covers any two amounts (then it saturates). */
+static bool
+rel_saturates(Numeric rel)
+{
+	rc_i128		v;
+
+	return !rc_numeric_trunc(rel, 0, &v) || v >= RC_REL_SATURATED;
+}
+
+/*
+ * Refuse a relative tolerance the matching cannot multiply by exactly: below
+ * 10^36, at most 37 significant digits and 76 decimal places.  rule() and
+ * every reader of a rule value check it, so that a rule that is accepted is
+ * one the matching takes.
+ */
+static void
+check_rel_precision(Numeric rel)
+{
+	int			scale;
+	rc_i128		v;
+
+	if (rel_saturates(rel))
+		return;
+	scale = rc_numeric_frac_digits(rel);
+	if (scale > RC_MAX_REL_SCALE || !rc_numeric_trunc(rel, scale, &v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"rel_tol\" has too many significant digits"),
+				 errdetail("A relative tolerance may have at most 37 significant digits and %d decimal places.",
+						   RC_MAX_REL_SCALE)));
 }
 
 /* Refuse a negative day count. */
@@ -89,6 +126,7 @@ rc_rule(PG_FUNCTION_ARGS)
 	values[4] = rule_arg(fcinfo, 4, "use_ref");
 	rc_check_tolerance(DatumGetNumeric(values[0]), "abs_tol");
 	rc_check_tolerance(DatumGetNumeric(values[1]), "rel_tol");
+	check_rel_precision(DatumGetNumeric(values[1]));
 	rc_check_days(DatumGetInt32(values[2]), "days_before");
 	rc_check_days(DatumGetInt32(values[3]), "days_after");
 	if (PG_ARGISNULL(5))
@@ -139,6 +177,7 @@ rc_rule_read(HeapTupleHeader rule, RcRuleValues *rv)
 	rv->as_of = nulls[5] ? 0 : DatumGetDateADT(values[5]);
 	rc_check_tolerance(rv->abs_tol, "abs_tol");
 	rc_check_tolerance(rv->rel_tol, "rel_tol");
+	check_rel_precision(rv->rel_tol);
 	rc_check_days(rv->days_before, "days_before");
 	rc_check_days(rv->days_after, "days_after");
 	if (rv->has_as_of && DATE_NOT_FINITE(rv->as_of))
@@ -188,19 +227,25 @@ abs_tolerance(Numeric tol, RcRule *out)
 	out->abs_scale = 0;
 }
 
-/* The rule of a group as the core takes it; 22023 for a rel_tol too fine. */
+/*
+ * The rule of a group as the core takes it.  A relative tolerance of 10^36
+ * or more covers any two amounts, as 10^36 does (|s - l| <= |s| + |l| <=
+ * 10^36 |l| for amounts below 10^36 and l not zero), so it is taken as
+ * that; a finer one was refused when the rule was read (check_rel_precision).
+ */
 void
 rc_rule_to_core(const RcRuleValues *rv, RcRule *out)
 {
-	int			rel_scale = rc_numeric_frac_digits(rv->rel_tol);
-	rc_i128		rel;
+	int			rel_scale = 0;
+	rc_i128		rel = RC_REL_SATURATED;
 
 	memset(out, 0, sizeof(*out));
-	if (rel_scale > RC_MAX_REL_SCALE || !rc_numeric_trunc(rv->rel_tol, rel_scale, &rel))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"rel_tol\" has too many significant digits"),
-				 errdetail("A relative tolerance may have at most 37 significant digits.")));
+	if (!rel_saturates(rv->rel_tol))
+	{
+		rel_scale = rc_numeric_frac_digits(rv->rel_tol);
+		if (rel_scale > RC_MAX_REL_SCALE || !rc_numeric_trunc(rv->rel_tol, rel_scale, &rel))
+			elog(ERROR, "rel_tol was not checked");
+	}
 	abs_tolerance(rv->abs_tol, out);
 	out->rel_tol = rel;
 	out->rel_scale = (uint16) rel_scale;

@@ -16,6 +16,7 @@
  *-------------------------------------------------------------------------
  */
 #include "harness.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +63,7 @@ t_free_all(void)
 /* A test group under construction. */
 typedef struct TGroup
 {
-	RcRow		rows[64];
+	RcRow		rows[128];
 	char		heap[8192];
 	uint32_t	nrows;
 	uint32_t	heaplen;
@@ -359,9 +360,218 @@ test_matching(void)
 	t_free_all();
 }
 
+/*
+ * Pass 2's tie-break when one side of an equal-amount, same-date bucket has
+ * one row and the other several: the ref similarity decides before the ids.
+ */
+static void
+test_ties(void)
+{
+	static const int sizes[] = {3, 40, 100};
+
+	for (int k = 0; k < 3; k++)
+	{
+		TGroup		g;
+		RcMatch		m;
+		char		id[16],
+					ref[32],
+					what[96];
+		int			n = sizes[k];
+
+		memset(&g, 0, sizeof(g));
+		for (int i = 0; i < n; i++)
+		{
+			snprintf(id, sizeof(id), "L%03d", i);
+			snprintf(ref, sizeof(ref), "INV-%d", 1111 * (i + 1));
+			add(&g, 1, id, 50000, 100, ref, NULL);
+		}
+		/* the memo names the second invoice's number, not contained in either ref */
+		add(&g, 0, "S", 50000, 100, "TRANSFER 2222 ACME", NULL);
+		m = run(&g, "0", 3, 0, 0);
+		snprintf(what, sizeof(what), "pass 2: one bank line against %d equal invoices takes the one its memo names", n);
+		check(cat_of(&m, &g, "L001", "S") == RC_MATCHED, what);
+		t_free_all();
+	}
+
+	/* the other way round: one invoice against several equal bank lines */
+	{
+		TGroup		g;
+		RcMatch		m;
+
+		memset(&g, 0, sizeof(g));
+		add(&g, 1, "L", 50000, 100, "INV-2222", NULL);
+		add(&g, 0, "S1", 50000, 100, "TRANSFER 1111 ACME", NULL);
+		add(&g, 0, "S2", 50000, 100, "TRANSFER 2222 ACME", NULL);
+		add(&g, 0, "S3", 50000, 100, "TRANSFER 3333 ACME", NULL);
+		m = run(&g, "0", 3, 0, 0);
+		check(cat_of(&m, &g, "L", "S2") == RC_MATCHED,
+			  "pass 2: one invoice against three equal bank lines takes the one naming it");
+		t_free_all();
+	}
+}
+
+/*
+ * One amount with many decimals in a group makes invalid only the rows that
+ * cannot be compared exactly at a common scale, not the others.
+ */
+static void
+test_scale(void)
+{
+	TGroup		g;
+	RcMatch		m;
+
+	memset(&g, 0, sizeof(g));
+	add(&g, 1, "BIG", 100000000, 100, NULL, NULL);	/* 1,000,000.00 */
+	add(&g, 0, "big", 100000000, 100, NULL, NULL);
+	add(&g, 1, "FINE", 1, 100, NULL, NULL);
+	g.rows[g.nrows - 1].dscale = 30;	/* 10^-30 */
+	add(&g, 1, "ROUND", 500, 100, NULL, NULL);
+	g.rows[g.nrows - 1].amount = (rc_i128) 5000000000000000000LL;	/* 5.00 at scale 18 */
+	g.rows[g.nrows - 1].dscale = 18;
+	add(&g, 0, "round", 500, 100, NULL, NULL);
+	m = run(&g, "0", 3, 0, 0);
+	check(cat_of(&m, &g, "BIG", "big") == RC_MATCHED,
+		  "a 30-decimal amount does not make an exact pair of 2-decimal amounts invalid");
+	check(cat_of(&m, &g, "FINE", NULL) == RC_INVALID,
+		  "the amount that cannot be compared at the group's scale is invalid");
+	check(cat_of(&m, &g, "ROUND", "round") == RC_MATCHED,
+		  "trailing zeros past the group's scale are dropped: 5.000000000000000000 = 5.00");
+	t_free_all();
+
+	memset(&g, 0, sizeof(g));
+	add(&g, 1, "A", 1, 100, NULL, NULL);
+	g.rows[g.nrows - 1].dscale = 30;
+	add(&g, 0, "a", 1, 100, NULL, NULL);
+	g.rows[g.nrows - 1].dscale = 30;
+	add(&g, 1, "B", 9900, 100, NULL, NULL);
+	add(&g, 0, "b", 9900, 100, NULL, NULL);
+	m = run(&g, "0", 3, 0, 0);
+	check(cat_of(&m, &g, "A", "a") == RC_MATCHED && cat_of(&m, &g, "B", "b") == RC_MATCHED,
+		  "fine and small amounts that fit together are all compared at the finest scale");
+	t_free_all();
+}
+
+/* deterministic pseudo-random numbers for the tests */
+static uint32_t lcg_state = 12345;
+
+static uint32_t
+lcg(void)
+{
+	lcg_state = lcg_state * 1103515245u + 12345u;
+	return lcg_state >> 8;
+}
+
+/*
+ * The containment search against comparing every pair: refs of the shapes
+ * that stress the anchors (sequential order numbers that share most of
+ * their grams, digit-only refs, memos quoting a ref inside other text,
+ * four-character refs, multibyte letters), each pair found exactly when
+ * ref_similarity is 1.
+ */
+static void
+test_containment(void)
+{
+	enum
+	{
+		NL = 120, NS = 120
+	};
+	static RcRow rows[NL + NS];
+	static char heap[(NL + NS) * 64];
+	static uint8_t invalid[NL + NS];
+	static uint32_t lrows[NL],
+				srows[NS];
+	uint32_t	heaplen = 0;
+	RcMatch		m;
+	RcEnv		env = {t_alloc, NULL, NULL};
+	Work		w;
+	int			missing = 0,
+				extra = 0;
+	uint32_t	found = 0;
+
+	for (int r = 0; r < NL + NS; r++)
+	{
+		char		raw[64],
+					norm[64];
+		uint32_t	x = lcg() % 400;
+		int			shape = (int) (lcg() % 6);
+
+		switch (shape)
+		{
+			case 0:
+				snprintf(raw, sizeof(raw), "INV-%08u", x);
+				break;
+			case 1:
+				snprintf(raw, sizeof(raw), "PAYMENT INV-%08u %06X", x, lcg() & 0xFFFFFF);
+				break;
+			case 2:
+				snprintf(raw, sizeof(raw), "%u", 1000 + x % 50);
+				break;
+			case 3:
+				snprintf(raw, sizeof(raw), "TRANSFER %u%u", 1000 + x % 50, x % 7);
+				break;
+			case 4:
+				snprintf(raw, sizeof(raw), "\xe8\xae\xa2\xe5\x8d\x95%u", x % 30);
+				break;
+			default:
+				snprintf(raw, sizeof(raw), "ab%uab%u", x % 20, x % 3);
+				break;
+		}
+		memset(&rows[r], 0, sizeof(RcRow));
+		rows[r].is_ledger = r < NL;
+		rows[r].ref_len = (uint32_t) rc_normalize_ref(raw, strlen(raw), norm);
+		rows[r].ref_off = heaplen;
+		memcpy(heap + heaplen, norm, rows[r].ref_len);
+		heaplen += rows[r].ref_len;
+		if (r < NL)
+			lrows[r] = (uint32_t) r;
+		else
+			srows[r - NL] = (uint32_t) r;
+	}
+	memset(&m, 0, sizeof(m));
+	m.rows = rows;
+	m.nrows = NL + NS;
+	m.heap = heap;
+	m.rule.use_ref = true;
+	memset(&w, 0, sizeof(w));
+	w.m = &m;
+	w.env = &env;
+	w.rows = rows;
+	w.heap = heap;
+	w.n = NL + NS;
+	w.lrows = lrows;
+	w.srows = srows;
+	w.nl = NL;
+	w.ns = NS;
+	w.invalid = invalid;
+	rc_build_ref_pairs(&w);
+
+	for (uint32_t l = 0; l < NL; l++)
+		for (uint32_t st = NL; st < NL + NS; st++)
+		{
+			bool		want = rows[l].ref_len > 0 && rows[st].ref_len > 0 &&
+				rc_ref_similarity_norm(heap + rows[l].ref_off, rows[l].ref_len,
+									   heap + rows[st].ref_off, rows[st].ref_len) == 1.0;
+			bool		got = false;
+
+			for (uint32_t k = w.lofs[l]; k < w.lofs[l + 1]; k++)
+				got |= w.lpairs[k] == st;
+			if (want && !got)
+				missing++;
+			if (got && !want)
+				extra++;
+			found += got;
+		}
+	check(missing == 0 && extra == 0 && found > 50,
+		  "containment search: every pair with ref_similarity 1, and only those");
+	t_free_all();
+}
+
 int
 main(void)
 {
+	test_containment();
+	test_ties();
+	test_scale();
 	test_normalizer();
 	test_decimal();
 	test_matching();
