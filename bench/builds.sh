@@ -5,7 +5,8 @@
 #   answers: the rows of b_matches (bench/data.sql, BENCH_ROWS per side) and of inv_matches
 #            (test/data/invariants.sql), every group's result array in its own order, and the
 #            results of a first reconcile.run of each, byte for byte;
-#   speed:   reading b_matches whole and a first reconcile.run of it, BENCH_RUNS rounds with the
+#   speed:   reading b_matches whole, a first reconcile.run of it and a second run after 10,000 new
+#            rows per side (a daily run), BENCH_RUNS rounds with the
 #            builds alternated (base, tree, base, tree, ...); the median of each and the median of
 #            the per-round ratios tree / base.
 #
@@ -75,6 +76,11 @@ ARRAYS="SELECT g.key, m.* FROM (SELECT key, reconcile.match_detail_agg(is_ledger
 RESULTS="SELECT name, key, ledger_id, statement_id, category, amount_diff, days_diff, score, group_id, note, ledger_amount,
          statement_amount, ledger_date, statement_date FROM reconcile.results ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14"
 
+# the new rows of a daily run: copies of the first 10,000 rows per side under new ids
+NEW_ROWS="INSERT INTO bench.ledger SELECT 'NEW' || id, key, amount, tx_date, ref, batch FROM bench.ledger
+          WHERE id <= 'ORD000010000'; INSERT INTO bench.statement SELECT 'NEW' || id, key, amount, tx_date,
+          ref, batch FROM bench.statement WHERE id <= 'BNK000010000'"
+
 # fresh: the extension of the active build, with the two reconciliations
 fresh() {
 	q -c 'SET client_min_messages = warning' -c 'DROP EXTENSION IF EXISTS reconcile CASCADE' \
@@ -103,7 +109,13 @@ for round in $(seq "$RUNS"); do
 		fi
 		view=$(ms "$VIEW")
 		run=$(ms "SELECT reconcile.run('b', '2027-01-10')")
-		echo "$round $b $view $run" >>"$times"
+		# a daily run: 10,000 new rows per side after the first run, then taken out again
+		q -c 'VACUUM ANALYZE reconcile.cleared' -c 'VACUUM ANALYZE reconcile.results' -c "$NEW_ROWS" \
+			-c 'ANALYZE bench.ledger' -c 'ANALYZE bench.statement'
+		second=$(ms "SELECT reconcile.run('b', '2027-01-10')")
+		q -c "DELETE FROM bench.ledger WHERE id LIKE 'NEW%'" -c "DELETE FROM bench.statement WHERE id LIKE 'NEW%'" \
+			-c 'VACUUM ANALYZE bench.ledger' -c 'VACUUM ANALYZE bench.statement'
+		echo "$round $b $view $run $second" >>"$times"
 		if [ "$round" = 1 ]; then
 			q -c "SELECT reconcile.run('inv', '2026-12-31')" >/dev/null
 			q -c "COPY ($RESULTS) TO STDOUT" >"$work/$b.results"
@@ -129,8 +141,12 @@ done
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo
 printf '%-26s %12s %12s %12s\n' "median of $RUNS rounds" "base ms" "tree ms" "tree / base"
-for col in 3 4; do
-	label=$([ "$col" = 3 ] && echo "b_matches, whole view" || echo "first reconcile.run")
+for col in 3 4 5; do
+	case $col in
+		3) label="b_matches, whole view" ;;
+		4) label="first reconcile.run" ;;
+		5) label="second run (10,000 new)" ;;
+	esac
 	base=$(awk -v c="$col" '$2 == "base" {print $c}' "$times" | median)
 	tree=$(awk -v c="$col" '$2 == "tree" {print $c}' "$times" | median)
 	ratio=$(join <(awk -v c="$col" '$2 == "base" {print $1, $c}' "$times" | sort) \

@@ -424,8 +424,8 @@ AS $$
         WHEN 'run' THEN pg_catalog.format(
             'SELECT src.*, m.match_tag AS manual FROM (%s) src '
             'LEFT JOIN (SELECT c.key, c.id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
-            'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND (c.category OPERATOR(pg_catalog.<>) '
-            '''manual''::reconcile.category OR c.run_id IS NOT NULL)) c ON c.id OPERATOR(pg_catalog.=) src.id '
+            'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND c.run_id IS NOT NULL) c '
+            'ON c.id OPERATOR(pg_catalog.=) src.id '
             'AND c.key IS NOT DISTINCT FROM (src.key)::text '
             'LEFT JOIN (SELECT c.key, c.id, c.match_tag FROM reconcile.cleared c '
             'WHERE c.recon_id OPERATOR(pg_catalog.=) %s AND c.is_ledger OPERATOR(pg_catalog.=) %s '

@@ -120,8 +120,9 @@ COMMENT ON FUNCTION reconcile.side_sql(regclass, boolean, jsonb, boolean) IS
 -- run of the reconciliation cleared, and the manual ones no run has reported yet, tagged; the
 -- cleared rows are read through subqueries that Citus sends to the workers as intermediate
 -- results (it refuses a correlated NOT EXISTS on a local table): an anti-join against the keys
--- and ids alone (narrow, whatever the history), then a join with the few manual rows no run has
--- reported, for their tags; the key compared with IS NOT DISTINCT FROM so that NULL and '' are
+-- and ids of the rows runs have reported (every cleared row has its run_id but a manual match
+-- no run has reported yet), narrow, with a filter that costs a NULL test; then a join with the
+-- few manual rows no run has reported, for their tags; the key compared with IS NOT DISTINCT FROM so that NULL and '' are
 -- two keys and the hash join hashes the id alone.  mode
 -- 'run_by_value': the same, the cleared rows given as parameters (the hashes of the rows to leave
 -- out, $1 ledger and $4 statement; the hashes and tags of the manual ones, $2 and $3, $5 and $6),
@@ -145,8 +146,8 @@ AS $$
         WHEN 'run' THEN pg_catalog.format(
             'SELECT src.*, m.match_tag AS manual FROM (%s) src '
             'LEFT JOIN (SELECT c.key, c.id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
-            'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND (c.category OPERATOR(pg_catalog.<>) '
-            '''manual''::reconcile.category OR c.run_id IS NOT NULL)) c ON c.id OPERATOR(pg_catalog.=) src.id '
+            'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND c.run_id IS NOT NULL) c '
+            'ON c.id OPERATOR(pg_catalog.=) src.id '
             'AND c.key IS NOT DISTINCT FROM (src.key)::text '
             'LEFT JOIN (SELECT c.key, c.id, c.match_tag FROM reconcile.cleared c '
             'WHERE c.recon_id OPERATOR(pg_catalog.=) %s AND c.is_ledger OPERATOR(pg_catalog.=) %s '
