@@ -13,7 +13,7 @@ CORE = src/core_decimal.c src/core_sort.c src/core_result.c src/core_refindex.c 
 	src/core_normalize.c
 # The fmgr layer around it: numerics, the rule, the aggregate, the primitives.
 GLUE = src/amount.c src/rule.c src/agg_state.c src/agg_env.c src/agg_final.c src/primitives.c \
-	src/trust.c src/run.c src/act.c src/identity.c
+	src/trust.c src/run.c src/act.c src/identity.c src/progress.c
 
 MODULE_big = reconcile
 OBJS = $(CORE:.c=.o) $(GLUE:.c=.o)

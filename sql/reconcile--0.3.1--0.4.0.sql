@@ -39,7 +39,7 @@ CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount n
     COMBINEFUNC = reconcile.match_agg_combinefn,
     SERIALFUNC = reconcile.match_agg_serialfn,
     DESERIALFUNC = reconcile.match_agg_deserialfn,
-    PARALLEL = SAFE
+    PARALLEL = RESTRICTED
 );
 COMMENT ON AGGREGATE reconcile.match_detail_agg(boolean, text, numeric, date, text, text, reconcile.rule, text) IS
 'reconcile.match_detail_agg with the match tag of each row matched by hand (NULL for the others): those rows come back as manual, in pairs or groups as they were matched; used by the views and runs of reconcile.create';

@@ -225,9 +225,9 @@ query_cache(FunctionCallInfo fcinfo, bool detail)
 }
 
 /*
- * Run the core over the group's rows, in the current (work) memory context;
- * the core's refusals become errors: a repeated id 23505, too many rows
- * 54000.
+ * Run the core over the group's rows in a context of its own, and keep
+ * only its results, in work; the core's refusals become errors: a repeated
+ * id 23505, too many rows 54000.
  */
 static void
 match_group(const RcState *st, MemoryContext work, RcMatch *m)
@@ -235,6 +235,7 @@ match_group(const RcState *st, MemoryContext work, RcMatch *m)
 	RcRuleValues rv;
 	RcEnv		env;
 	RcStatus	status;
+	MemoryContext core;
 
 	memset(m, 0, sizeof(*m));
 	rc_rule_read(st->rule, &rv);
@@ -242,9 +243,24 @@ match_group(const RcState *st, MemoryContext work, RcMatch *m)
 	m->rows = st->rows;
 	m->nrows = st->nrows;
 	m->heap = st->heap;
-	rc_core_env(&env, work);
+	core = AllocSetContextCreate(work, "reconcile match core", ALLOCSET_DEFAULT_SIZES);
+	rc_core_env(&env, core);
 
 	status = rc_match(m, &env);
+	if (status == RC_OK)
+	{
+		/*
+		 * Only the results outlive the matching: they move to the work
+		 * context, and the core's sort keys, indexes and candidates (most of
+		 * its memory) are freed before the result array is built.
+		 */
+		RcResult   *results = MemoryContextAllocHuge(work, sizeof(RcResult) * Max(m->nresults, 1));
+
+		memcpy(results, m->results, sizeof(RcResult) * m->nresults);
+		m->results = results;
+		m->work = NULL;
+		MemoryContextDelete(core);
+	}
 	if (status == RC_ERR_DUPLICATE_ID)
 	{
 		const RcRow *r = &st->rows[m->err_row];
@@ -382,6 +398,13 @@ match_final(FunctionCallInfo fcinfo, bool detail)
 	work = AllocSetContextCreate(caller, "reconcile match", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(work);
 	match_group(st, work, &m);
+	{
+		uint32		matched = 0;
+
+		for (uint32 i = 0; i < m.nresults; i++)
+			matched += m.results[i].category <= RC_MANUAL;
+		rc_progress_matched(matched);
+	}
 	result_datums(qc, st, &m, &rd);
 	arr = result_array(qc, st, &m, &rd, caller);
 	MemoryContextSwitchTo(caller);

@@ -22,6 +22,7 @@
 
 #include "access/htup_details.h"
 #include "fmgr.h"
+#include "nodes/execnodes.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/memutils.h"
@@ -148,8 +149,9 @@ rc_match_agg_transfn(PG_FUNCTION_ARGS)
 	RcRow	   *row;
 	bool		is_ledger;
 	bool		manual;
+	int			aggkind = AggCheckCallContext(fcinfo, &aggcxt);
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
+	if (!aggkind)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("match_agg transition function called in non-aggregate context")));
@@ -172,6 +174,10 @@ rc_match_agg_transfn(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"rule\" must not be null")));
 	state_set_rule(st, PG_GETARG_HEAPTUPLEHEADER(7), aggcxt);
+	/* a partial aggregate's rows are counted when its state is combined */
+	if (aggkind != AGG_CONTEXT_AGGREGATE ||
+		!DO_AGGSPLIT_SKIPFINAL(((AggState *) fcinfo->context)->aggsplit))
+		rc_progress_read(1);
 
 	state_reserve_rows(st, 1);
 	row = &st->rows[st->nrows];
@@ -287,6 +293,35 @@ rc_match_agg_combinefn(PG_FUNCTION_ARGS)
 		if (s1 == NULL)
 			PG_RETURN_NULL();
 		PG_RETURN_POINTER(s1);
+	}
+	rc_progress_read(s2->nrows);
+
+	/*
+	 * A state deserialised from a worker is ours (in the aggregate context):
+	 * it is taken over, or the smaller of the two is appended to the larger
+	 * and freed, so that the leader holds the group's rows about once.  A
+	 * state of another node (partitionwise aggregation) is only copied.
+	 */
+	if (GetMemoryChunkContext(s2) == aggcxt)
+	{
+		RcState    *big = s2,
+				   *small = s1;
+
+		if (s1 == NULL)
+			PG_RETURN_POINTER(s2);
+		if (s1->nrows >= s2->nrows)
+		{
+			big = s1;
+			small = s2;
+		}
+		state_append(big, small, aggcxt);
+		pfree(small->rows);
+		pfree(small->heap);
+		small->rows = NULL;
+		small->heap = NULL;
+		small->nrows = small->maxrows = 0;
+		small->heaplen = small->heapcap = 0;
+		PG_RETURN_POINTER(big);
 	}
 	if (s1 == NULL)
 		s1 = state_create(aggcxt);

@@ -73,10 +73,20 @@ typedef struct RcWork
 	uint8_t    *used;			/* row has its result */
 	uint8_t    *early;			/* row matched in passes 1-4 */
 	rc_i128    *amt;			/* amount at the common scale */
-	rc_i128    *tol;			/* tolerance of a ledger row */
+	rc_i128    *tol;			/* tolerance of a ledger row (NULL: abs_tol for all, row_tol) */
 	int32_t    *mate;			/* pass 2: matched partner */
 	uint32_t   *visited;		/* pass 2: augmenting path generation */
 	struct CandVec *bucket;		/* pass 2: candidates of one bucket */
+
+	/*
+	 * Buffers reused from pass to pass, so that the work memory of a group
+	 * is a fixed number of bytes per row rather than growing with each pass
+	 * (the allocator frees nothing before the group is done).
+	 */
+	void	   *keybuf[2];		/* per side (0 statement, 1 ledger): sort keys */
+	void	   *sort_tmp;		/* rc_sort_array's merge buffer */
+	size_t		sort_cap;
+	struct CandVec *cands;		/* candidates of one pass (rc_cands) */
 
 	rc_i128		abs_tol;		/* at the common scale */
 	rc_i128		rel_num;		/* rel_tol = rel_num / 10^rel_scale */
@@ -191,6 +201,13 @@ i128_abs(rc_i128 v)
 	return v < 0 ? -v : v;
 }
 
+/* The tolerance of ledger row r: kept per row only when a relative tolerance makes it vary. */
+static inline rc_i128
+row_tol(const Work *w, uint32_t r)
+{
+	return w->tol ? w->tol[r] : w->abs_tol;
+}
+
 static inline int64_t
 i64_abs(int64_t v)
 {
@@ -277,7 +294,7 @@ extern rc_i128 rc_tolerance_of(const Work *w, rc_i128 a);
  */
 extern void rc_sort_array(Work *w, void *base, size_t n, size_t size,
 						  int (*cmp) (const void *, const void *));
-extern bool rc_sort_side(Work *w, uint32_t *out, uint32_t cnt);
+extern bool rc_sort_side(Work *w, bool ledger);
 extern AmtKey *rc_sorted_remaining(Work *w, bool ledger, uint32_t *count);
 extern int	rc_cmp_cand(const void *a, const void *b);
 
@@ -290,6 +307,8 @@ extern void rc_emit_single(Work *w, RcCategory cat, uint32_t row, int32_t other)
 extern void rc_emit_group(Work *w, RcCategory cat, RcHow how, uint32_t one,
 						  const uint32_t *members, uint32_t nmem, rc_i128 sum);
 extern void rc_cand_push(Work *w, CandVec *cv, const Cand *c);
+extern CandVec *rc_cands(Work *w);
+extern void rc_cand_reserve(Work *w, CandVec *cv, size_t n);
 extern double rc_row_similarity(const Work *w, uint32_t a, uint32_t b);
 extern void rc_collect_range(Work *w, CandVec *cv, const AmtKey *sk, uint32_t nsk, uint32_t l,
 							 rc_i128 lo, rc_i128 hi, rc_i128 target, bool window, bool sim);

@@ -136,6 +136,7 @@ anchor_set_build(Work *w, const StrSet *pats, int width, AnchorSet *as)
 		tick(w);
 		if (!anchored_at(p, len, width))
 			continue;
+		as->n++;
 		for (uint32_t i = 0; i + width <= len; i++)
 		{
 			uint32_t	h = gram_hash(p + i, width) >> (32 - sketch_bits);
@@ -144,7 +145,10 @@ anchor_set_build(Work *w, const StrSet *pats, int width, AnchorSet *as)
 				sketch[h]++;
 		}
 	}
-	as->anchors = walloc(w, sizeof(Anchor) * (pats->nstr ? pats->nstr : 1));
+	if (as->n == 0)
+		return;
+	as->anchors = walloc(w, sizeof(Anchor) * as->n);
+	as->n = 0;
 	for (uint32_t k = 0; k < pats->nstr; k++)
 	{
 		uint32_t	len;

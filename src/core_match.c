@@ -111,9 +111,7 @@ work_create(RcMatch *m, const RcEnv *env)
 	w->used = walloc0(w, n);
 	w->early = walloc0(w, n);
 	w->amt = walloc0(w, sizeof(rc_i128) * n);
-	w->tol = walloc0(w, sizeof(rc_i128) * n);
 	w->mate = walloc(w, sizeof(int32_t) * n);
-	w->visited = walloc0(w, sizeof(uint32_t) * n);
 	w->lrows = walloc(w, sizeof(uint32_t) * n);
 	w->srows = walloc(w, sizeof(uint32_t) * n);
 	return w;
@@ -254,9 +252,14 @@ scale_amounts(Work *w)
 	w->rel_num = m->rule.rel_tol;
 	w->rel_scale = m->rule.rel_scale;
 	w->has_tol = w->abs_tol > 0 || w->rel_num > 0;
-	for (uint32_t r = 0; r < w->n; r++)
-		if (w->rows[r].is_ledger && w->invalid[r] == RC_VALID)
-			w->tol[r] = rc_tolerance_of(w, w->amt[r]);
+	w->tol = NULL;
+	if (w->rel_num > 0)
+	{
+		w->tol = walloc0(w, sizeof(rc_i128) * (w->n ? w->n : 1));
+		for (uint32_t r = 0; r < w->n; r++)
+			if (w->rows[r].is_ledger && w->invalid[r] == RC_VALID)
+				w->tol[r] = rc_tolerance_of(w, w->amt[r]);
+	}
 }
 
 RcStatus
@@ -275,7 +278,7 @@ rc_match(RcMatch *m, const RcEnv *env)
 	scale_amounts(w);
 
 	/* canonical order: ids */
-	if (!rc_sort_side(w, w->lrows, w->nl) || !rc_sort_side(w, w->srows, w->ns))
+	if (!rc_sort_side(w, true) || !rc_sort_side(w, false))
 		return RC_ERR_DUPLICATE_ID;
 
 	rc_pass_manual(w);			/* matched by hand */

@@ -306,10 +306,11 @@ rc_pass_amount(Work *w)
 	uint32_t	gen = 0;
 	uint32_t	i = 0,
 				j = 0;
-	CandVec		cv = {0};
+	CandVec    *cv = rc_cands(w);
 	bool		refs = false;
 
 	w->bucket = walloc0(w, sizeof(CandVec));
+	w->visited = walloc0(w, sizeof(uint32_t) * (w->n ? w->n : 1));
 
 	/* equal amounts: classes of the two sorted lists */
 	while (i < nlk && j < nsk)
@@ -344,16 +345,17 @@ rc_pass_amount(Work *w)
 		return;
 	for (uint32_t k = 0; k < nsk; k++)
 		refs |= w->rows[sk[k].row].ref_len > 0;
+	rc_cand_reserve(w, cv, nlk);
 	for (uint32_t k = 0; k < nlk; k++)
 	{
 		uint32_t	l = lk[k].row;
 		rc_i128		a = w->amt[l];
-		rc_i128		t = w->tol[l];
+		rc_i128		t = row_tol(w, l);
 
 		if (w->used[l])
 			continue;
-		rc_collect_range(w, &cv, sk, nsk, l, a - t, a + t, a, true,
+		rc_collect_range(w, cv, sk, nsk, l, a - t, a + t, a, true,
 					  refs && w->rows[l].ref_len > 0);
 	}
-	rc_take_greedy(w, &cv, RC_HOW_AMOUNT, rc_cat_tolerance);
+	rc_take_greedy(w, cv, RC_HOW_AMOUNT, rc_cat_tolerance);
 }

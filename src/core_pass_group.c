@@ -55,14 +55,23 @@ rc_pass_batches(Work *w, bool ledger_batches)
 {
 	const uint32_t *side = ledger_batches ? w->lrows : w->srows;
 	uint32_t	cnt = ledger_batches ? w->nl : w->ns;
-	BatchKey   *keys = walloc(w, sizeof(BatchKey) * (cnt ? cnt : 1));
-	uint32_t   *members = walloc(w, sizeof(uint32_t) * (cnt ? cnt : 1));
+	BatchKey   *keys;
+	uint32_t   *members;
 	char	   *norm = NULL;
 	size_t		normcap = 0;
 	uint32_t	nk = 0;
 	uint32_t	nok;
 	AmtKey	   *ok;
 
+	/* room for the rows with a batch only: most groups have none */
+	for (uint32_t i = 0; i < cnt; i++)
+		if (row_ok(w, side[i]) && w->rows[side[i]].batch_len >= 0)
+			nk++;
+	if (nk < 2)
+		return;
+	keys = walloc(w, sizeof(BatchKey) * nk);
+	members = walloc(w, sizeof(uint32_t) * nk);
+	nk = 0;
 	for (uint32_t i = 0; i < cnt; i++)
 	{
 		uint32_t	r = side[i];
@@ -171,7 +180,7 @@ rc_pass_batches(Work *w, bool ledger_batches)
 				tick(w);
 				if (w->used[o])
 					continue;
-				if (!ledger_batches && dev > w->tol[o])
+				if (!ledger_batches && dev > row_tol(w, o))
 					continue;
 				fits = in_window(w, ldate, sdate);
 				if (!fits && w->m->rule.use_ref && nlen > 0 && w->rows[o].ref_len > 0)
@@ -259,7 +268,7 @@ rc_pass_ref_groups(Work *w, bool instalments)
 		}
 		if (nmem < 2 || overflow)
 			continue;
-		t = instalments ? w->tol[one] : rc_tolerance_of(w, sum);
+		t = instalments ? row_tol(w, one) : rc_tolerance_of(w, sum);
 		if (i128_abs(sum - w->amt[one]) > t)
 			continue;
 		/* members in id order */

@@ -33,7 +33,7 @@ rc_pass_opposite(Work *w)
 {
 	uint32_t	nsk;
 	AmtKey	   *sk = rc_sorted_remaining(w, false, &nsk);
-	CandVec		cv = {0};
+	CandVec    *cv = rc_cands(w);
 
 	for (uint32_t i = 0; i < w->nl; i++)
 	{
@@ -44,10 +44,10 @@ rc_pass_opposite(Work *w)
 		if (!row_ok(w, l))
 			continue;
 		a = -w->amt[l];
-		t = w->tol[l];
+		t = row_tol(w, l);
 		if (a == 0 && t == 0)
 			continue;
-		rc_collect_range(w, &cv, sk, nsk, l, a - t, a + t, a, true, false);
+		rc_collect_range(w, cv, sk, nsk, l, a - t, a + t, a, true, false);
 	}
-	rc_take_greedy(w, &cv, RC_HOW_WINDOW, cat_reversal);
+	rc_take_greedy(w, cv, RC_HOW_WINDOW, cat_reversal);
 }

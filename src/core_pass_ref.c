@@ -23,7 +23,7 @@
 void
 rc_pass_ref(Work *w)
 {
-	CandVec		cv = {0};
+	CandVec    *cv = rc_cands(w);
 
 	for (uint32_t i = 0; i < w->npairs; i++)
 	{
@@ -35,7 +35,7 @@ rc_pass_ref(Work *w)
 		if (!row_ok(w, l) || !row_ok(w, s))
 			continue;
 		c.dev = i128_abs(w->amt[s] - w->amt[l]);
-		if (c.dev > w->tol[l] || !in_window(w, w->rows[l].date, w->rows[s].date))
+		if (c.dev > row_tol(w, l) || !in_window(w, w->rows[l].date, w->rows[s].date))
 			continue;
 		c.absdd = i64_abs((int64_t) w->rows[s].date - w->rows[l].date);
 		c.sim = 1.0;
@@ -43,16 +43,16 @@ rc_pass_ref(Work *w)
 		c.srank = w->rank[s];
 		c.l = l;
 		c.s = s;
-		rc_cand_push(w, &cv, &c);
+		rc_cand_push(w, cv, &c);
 	}
-	rc_take_greedy(w, &cv, RC_HOW_REF, rc_cat_tolerance);
+	rc_take_greedy(w, cv, RC_HOW_REF, rc_cat_tolerance);
 }
 
 /* What a reference pair that failed passes 1-3 is. */
 static RcCategory
 cat_ref_only(Work *w, const Cand *c)
 {
-	rc_i128		t = w->tol[c->l];
+	rc_i128		t = row_tol(w, c->l);
 
 	if (i128_abs(w->amt[c->s] - w->amt[c->l]) <= t)
 		return RC_TIMING_DIFFERENCE;
@@ -70,7 +70,7 @@ cat_ref_only(Work *w, const Cand *c)
 void
 rc_pass_ref_only(Work *w)
 {
-	CandVec		cv = {0};
+	CandVec    *cv = rc_cands(w);
 
 	for (uint32_t i = 0; i < w->npairs; i++)
 	{
@@ -92,7 +92,7 @@ rc_pass_ref_only(Work *w)
 		c.srank = w->rank[s];
 		c.l = l;
 		c.s = s;
-		rc_cand_push(w, &cv, &c);
+		rc_cand_push(w, cv, &c);
 	}
-	rc_take_greedy(w, &cv, RC_HOW_REF_ONLY, cat_ref_only);
+	rc_take_greedy(w, cv, RC_HOW_REF_ONLY, cat_ref_only);
 }

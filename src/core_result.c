@@ -68,7 +68,7 @@ rc_emit_pair(Work *w, RcCategory cat, RcHow how, uint32_t l, uint32_t s)
 	r->has_diff = true;
 	r->diff_scale = pair_scale(w, l, s);
 	r->amount_diff = rc_rescale_trunc(w->amt[s] - w->amt[l], w->m->scale, r->diff_scale);
-	r->u.tol = w->tol[l];
+	r->u.tol = row_tol(w, l);
 	r->days_diff = (int64_t) w->rows[s].date - w->rows[l].date;
 	r->score = score_of(w->amt[l], w->amt[s], r->days_diff);
 	if (how != RC_HOW_WINDOW && how != RC_HOW_MANUAL)
@@ -128,6 +128,25 @@ rc_emit_group(Work *w, RcCategory cat, RcHow how, uint32_t one,
 	}
 }
 
+/*
+ * Room for n candidates in cv, so that a pass whose count is known roughly
+ * does not grow the vector by doubling (every old copy stays allocated, and
+ * touched, until the group is done).
+ */
+void
+rc_cand_reserve(Work *w, CandVec *cv, size_t n)
+{
+	if (cv->cap < n)
+	{
+		Cand	   *nv = walloc(w, n * sizeof(Cand));
+
+		if (cv->n)
+			memcpy(nv, cv->v, cv->n * sizeof(Cand));
+		cv->v = nv;
+		cv->cap = n;
+	}
+}
+
 void
 rc_cand_push(Work *w, CandVec *cv, const Cand *c)
 {
@@ -142,6 +161,16 @@ rc_cand_push(Work *w, CandVec *cv, const Cand *c)
 		cv->cap = ncap;
 	}
 	cv->v[cv->n++] = *c;
+}
+
+/* The candidate vector of a pass, empty: one for the whole group, reused. */
+CandVec *
+rc_cands(Work *w)
+{
+	if (w->cands == NULL)
+		w->cands = walloc0(w, sizeof(CandVec));
+	w->cands->n = 0;
+	return w->cands;
 }
 
 /* ref_similarity of two rows' normalised refs (0 when either has none). */

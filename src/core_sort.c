@@ -44,7 +44,12 @@ rc_sort_array(Work *w, void *base, size_t n, size_t size, int (*cmp) (const void
 		qsort(src + i * size, n - i < SORT_RUN ? n - i : SORT_RUN, size, cmp);
 		interrupt_point(w);
 	}
-	dst = walloc(w, n * size);
+	if (w->sort_cap < n * size)
+	{
+		w->sort_tmp = walloc(w, n * size);
+		w->sort_cap = n * size;
+	}
+	dst = w->sort_tmp;
 	for (size_t width = SORT_RUN; width < n; width *= 2)
 	{
 		for (size_t lo = 0; lo < n; lo += 2 * width)
@@ -87,6 +92,23 @@ typedef struct IdKey
 	uint32_t	len;
 	uint32_t	row;
 } IdKey;
+
+_Static_assert(sizeof(IdKey) <= sizeof(AmtKey), "an IdKey fits where an AmtKey does");
+
+/*
+ * The sort key buffer of one side, room for every row of it as an AmtKey
+ * (or an IdKey, which is smaller): rc_sort_side uses it once, then each
+ * pass's rc_sorted_remaining, one after the other.
+ */
+static void *
+side_keys(Work *w, bool ledger)
+{
+	uint32_t	cnt = ledger ? w->nl : w->ns;
+
+	if (w->keybuf[ledger] == NULL)
+		w->keybuf[ledger] = walloc(w, sizeof(AmtKey) * (cnt ? cnt : 1));
+	return w->keybuf[ledger];
+}
 
 static int
 cmp_idkey(const void *a, const void *b)
@@ -141,9 +163,11 @@ rc_cmp_cand(const void *a, const void *b)
  * duplicate id (m->err_row is then the second of the two).
  */
 bool
-rc_sort_side(Work *w, uint32_t *out, uint32_t cnt)
+rc_sort_side(Work *w, bool ledger)
 {
-	IdKey	   *keys = walloc(w, sizeof(IdKey) * cnt);
+	uint32_t   *out = ledger ? w->lrows : w->srows;
+	uint32_t	cnt = ledger ? w->nl : w->ns;
+	IdKey	   *keys = side_keys(w, ledger);
 
 	for (uint32_t i = 0; i < cnt; i++)
 	{
@@ -183,7 +207,7 @@ rc_sorted_remaining(Work *w, bool ledger, uint32_t *count)
 {
 	const uint32_t *side = ledger ? w->lrows : w->srows;
 	uint32_t	cnt = ledger ? w->nl : w->ns;
-	AmtKey	   *keys = walloc(w, sizeof(AmtKey) * (cnt ? cnt : 1));
+	AmtKey	   *keys = side_keys(w, ledger);
 	uint32_t	k = 0;
 
 	for (uint32_t i = 0; i < cnt; i++)

@@ -95,6 +95,13 @@ extern HeapTuple rc_owner_query(RcCapture *capture, MemoryContext cxt, const cha
 extern void rc_capture(RcCapture *capture, MemoryContext cxt, const char *query,
 					   int nargs, const Oid *types, const Datum *values, const bool *nulls);
 
+/* progress.c: where a reconcile.run is, in pg_stat_activity and NOTICEs */
+extern void rc_progress_begin(const char *name, MemoryContext cxt);
+extern void rc_progress_phase(const char *phase);
+extern void rc_progress_read(uint32 rows);
+extern void rc_progress_matched(uint32 matched);
+extern void rc_progress_end(void);
+
 /* act.c */
 extern void rc_refuse_restricted(const char *what);
 

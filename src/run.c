@@ -149,6 +149,11 @@ rc_run(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	recon_id = registration_of(PG_GETARG_DATUM(0));
+	{
+		char	   *name = TextDatumGetCString(PG_GETARG_DATUM(0));
+
+		rc_progress_begin(name, callcxt);
+	}
 
 	/* 2: the lock, at once or not at all, and the query of this run (with its parameters) */
 	{
@@ -173,7 +178,9 @@ rc_run(PG_FUNCTION_ARGS)
 	}
 
 	/* 3: the sources, with the caller's rights */
+	rc_progress_phase("reading and matching");
 	rc_capture(&capture, callcxt, query, nparams, ptypes, params, pnulls);
+	rc_progress_phase("recording");
 
 	/* 4: the bookkeeping */
 	{
@@ -187,6 +194,7 @@ rc_run(PG_FUNCTION_ARGS)
 	}
 
 	SPI_finish();
+	rc_progress_end();
 	PG_RETURN_DATUM(column(row, desc, 1));
 }
 

@@ -98,7 +98,10 @@ COMMENT ON AGGREGATE reconcile.match_detail_agg(boolean, text, numeric, date, te
 
 -- The views and runs of reconcile.create hand the aggregate, with each row matched by hand, the
 -- tag it shares with the rows matched with it (reconcile.cleared.match_tag): such rows are
--- reported as matched (manual) and take part in no pass.
+-- reported as matched (manual) and take part in no pass.  PARALLEL RESTRICTED: a group is
+-- matched in one process anyway, and a partial state is the group's rows; shipping them from
+-- workers to the leader doubles the leader's memory and costs more time than it saves, so the
+-- scans below it may be parallel, the aggregate runs in the leader.
 CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount numeric,
                                             tx_date date, ref text, batch text,
                                             rule reconcile.rule, manual text) (
@@ -109,7 +112,7 @@ CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount n
     COMBINEFUNC = reconcile.match_agg_combinefn,
     SERIALFUNC = reconcile.match_agg_serialfn,
     DESERIALFUNC = reconcile.match_agg_deserialfn,
-    PARALLEL = SAFE
+    PARALLEL = RESTRICTED
 );
 COMMENT ON AGGREGATE reconcile.match_detail_agg(boolean, text, numeric, date, text, text, reconcile.rule, text) IS
 'reconcile.match_detail_agg with the match tag of each row matched by hand (NULL for the others): those rows come back as manual, in pairs or groups as they were matched; used by the views and runs of reconcile.create';
