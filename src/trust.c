@@ -33,6 +33,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -239,6 +240,21 @@ rc_capture(RcCapture *capture, MemoryContext cxt, const char *query,
 
 	nestlevel = NewGUCNestLevel();
 	pin_search_path();
+
+	/*
+	 * The aggregate that matches runs in the leader (it is PARALLEL
+	 * RESTRICTED), so the rows a run reads cross a Gather below it.  The
+	 * planner estimates the anti-join against the cleared rows at half the
+	 * source, where a daily run keeps only the new rows, and at the default
+	 * cost per tuple it then reads everything in one process: a daily run of
+	 * 10,000 new rows against a million cleared ones took 2.1 s instead of
+	 * 1.4 s.  A lower parallel_tuple_cost for this query only (unless the
+	 * session's is lower still) lets the scans and the anti-joins run in
+	 * parallel workers; max_parallel_workers_per_gather still decides.
+	 */
+	if (parallel_tuple_cost > 0.001)
+		(void) set_config_option("parallel_tuple_cost", "0.001", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	ret = SPI_execute_extended(query, &options);
 	AtEOXact_GUC(false, nestlevel);
 	if (ret < 0)
