@@ -106,11 +106,13 @@ core_interrupts(void *arg)
 	CHECK_FOR_INTERRUPTS();
 }
 
-/* The core's environment for one group whose work context is work. */
+/* The core's environment for one group: its work memory in work, its results in results. */
 void
-rc_core_env(RcEnv *env, MemoryContext work)
+rc_core_env(RcEnv *env, MemoryContext work, MemoryContext results)
 {
 	env->alloc = core_alloc;
 	env->check_interrupts = core_interrupts;
 	env->arg = core_alloc_arg(work);
+	env->alloc_results = core_alloc;
+	env->results_arg = core_alloc_arg(results);
 }

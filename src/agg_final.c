@@ -244,20 +244,16 @@ match_group(const RcState *st, MemoryContext work, RcMatch *m)
 	m->nrows = st->nrows;
 	m->heap = st->heap;
 	core = AllocSetContextCreate(work, "reconcile match core", ALLOCSET_DEFAULT_SIZES);
-	rc_core_env(&env, core);
+	/*
+	 * Only the results outlive the matching: they are allocated in work, the
+	 * rest in core, whose sort keys, indexes and candidates (most of the
+	 * core's memory) are freed before the result array is built.
+	 */
+	rc_core_env(&env, core, work);
 
 	status = rc_match(m, &env);
 	if (status == RC_OK)
 	{
-		/*
-		 * Only the results outlive the matching: they move to the work
-		 * context, and the core's sort keys, indexes and candidates (most of
-		 * its memory) are freed before the result array is built.
-		 */
-		RcResult   *results = MemoryContextAllocHuge(work, sizeof(RcResult) * Max(m->nresults, 1));
-
-		memcpy(results, m->results, sizeof(RcResult) * m->nresults);
-		m->results = results;
 		m->work = NULL;
 		MemoryContextDelete(core);
 	}

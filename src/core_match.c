@@ -104,7 +104,8 @@ work_create(RcMatch *m, const RcEnv *env)
 	w->heap = m->heap;
 	w->n = m->nrows;
 	n = w->n ? w->n : 1;
-	m->results = walloc(w, sizeof(RcResult) * n);
+	m->results = env->alloc_results ? env->alloc_results(env->results_arg, sizeof(RcResult) * n) :
+		walloc(w, sizeof(RcResult) * n);
 
 	w->rank = walloc(w, sizeof(uint32_t) * n);
 	w->invalid = walloc0(w, n);

@@ -117,6 +117,9 @@ typedef struct RcEnv
 	void	   *(*alloc) (void *arg, size_t size);
 	void		(*check_interrupts) (void *arg);
 	void	   *arg;
+	/* optional: where the results go (NULL: alloc), so the rest can be freed first */
+	void	   *(*alloc_results) (void *arg, size_t size);
+	void	   *results_arg;
 } RcEnv;
 
 /*

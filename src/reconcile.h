@@ -78,7 +78,7 @@ typedef struct RcState
 #define RC_NO_AMOUNT PG_UINT32_MAX
 
 /* agg_env.c */
-extern void rc_core_env(RcEnv *env, MemoryContext work);
+extern void rc_core_env(RcEnv *env, MemoryContext work, MemoryContext results);
 
 /* trust.c: the owner's section of a function, and the rows captured for it */
 typedef struct RcCapture
