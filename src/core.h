@@ -87,6 +87,8 @@ typedef struct RcWork
 	void	   *sort_tmp;		/* rc_sort_array's merge buffer */
 	size_t		sort_cap;
 	struct CandVec *cands;		/* candidates of one pass (rc_cands) */
+	void	   *gram_buf[3];	/* the containment search's sketch and two filters */
+	size_t		gram_cap[3];
 
 	rc_i128		abs_tol;		/* at the common scale */
 	rc_i128		rel_num;		/* rel_tol = rel_num / 10^rel_scale */

@@ -104,6 +104,24 @@ table_bits(size_t items, int extra, int max)
 	return bits;
 }
 
+/*
+ * Buffer k of at least bytes, zeroed: 0 the sketch, 1 and 2 the filters of
+ * the 4-byte and 8-byte anchors (both in use while the texts are scanned).
+ * One each for the four anchor sets of a group, reallocated only when a
+ * larger one is needed.
+ */
+static void *
+gram_buffer(Work *w, int k, size_t bytes)
+{
+	if (w->gram_cap[k] < bytes)
+	{
+		w->gram_buf[k] = walloc(w, bytes);
+		w->gram_cap[k] = bytes;
+	}
+	memset(w->gram_buf[k], 0, bytes);
+	return w->gram_buf[k];
+}
+
 /* Whether pattern k (len bytes at p) is anchored at grams of width. */
 static inline bool
 anchored_at(const char *p, uint32_t len, int width)
@@ -127,7 +145,7 @@ anchor_set_build(Work *w, const StrSet *pats, int width, AnchorSet *as)
 	as->width = width;
 	as->n = 0;
 	as->minlen = UINT32_MAX;
-	sketch = walloc0(w, sizeof(uint16_t) << sketch_bits);
+	sketch = gram_buffer(w, 0, sizeof(uint16_t) << sketch_bits);
 	for (uint32_t k = 0; k < pats->nstr; k++)
 	{
 		uint32_t	len;
@@ -180,7 +198,7 @@ anchor_set_build(Work *w, const StrSet *pats, int width, AnchorSet *as)
 		return;
 	rc_sort_array(w, as->anchors, as->n, sizeof(Anchor), cmp_anchor);
 	as->filter_bits = table_bits(as->n, 5, FILTER_BITS_MAX);
-	as->filter = walloc0(w, (size_t) 1 << (as->filter_bits - 3));
+	as->filter = gram_buffer(w, width == 8 ? 2 : 1, (size_t) 1 << (as->filter_bits - 3));
 	for (uint32_t i = 0; i < as->n; i++)
 	{
 		uint32_t	b = as->anchors[i].hash >> (32 - as->filter_bits);

@@ -5,9 +5,9 @@
  *
  * A payment made twice, or an order booked twice: after the passes that
  * pair rows, a row left over that equals one already matched on its own
- * side.  The rows matched in passes 1-4 are hashed by (side, amount, date,
- * ref), in id order so that the first copy is the one named, and the
- * remaining rows probe the table.
+ * side.  The keys (side, amount, date, ref) of the smaller of the two sets,
+ * the rows matched in passes 1-4 and the rows left over, are hashed; the
+ * first copy in id order is the one named.
  *
  * IDENTIFICATION
  *	  src/core_pass_dup.c
@@ -40,27 +40,49 @@ dup_equal(const Work *w, uint32_t a, uint32_t b)
 		memcmp(w->heap + x->ref_off, w->heap + y->ref_off, x->ref_len) == 0;
 }
 
+/* The slot of row r's key in a table of size (a power of two), or the empty one it would take. */
+static inline uint32_t
+dup_slot(const Work *w, const uint32_t *table, uint32_t size, uint32_t r)
+{
+	uint32_t	h = dup_hash(w, r) & (size - 1);
+
+	while (table[h] != 0 && !dup_equal(w, table[h] - 1, r))
+		h = (h + 1) & (size - 1);
+	return h;
+}
+
 /*
  * Pass 6: each remaining row with the same amount, date and normalised ref
  * (no ref and an empty ref alike) as a row of its own side matched in
  * passes 1-4: a second copy.  Reads the rows matched early (w->early) and
- * the rows still unmatched; writes duplicate, naming the first copy.
+ * the rows still unmatched; writes duplicate, naming the first copy (in id
+ * order).  The keys of whichever set is smaller are hashed: usually the
+ * rows left over, a few per cent of the group.
  */
 void
 rc_pass_duplicates(Work *w)
 {
 	uint32_t	size = 16;
 	uint32_t   *table;
-	uint32_t	nearly = 0;
+	uint32_t   *first;			/* per slot: the first early row of the key + 1 */
+	uint32_t	nearly = 0,
+				nleft = 0;
+	bool		hash_left;
 
 	for (uint32_t r = 0; r < w->n; r++)
+	{
 		nearly += w->early[r];
-	if (nearly == 0)
+		nleft += row_ok(w, r);
+	}
+	if (nearly == 0 || nleft == 0)
 		return;
-	while (size < nearly * 2)
+	hash_left = nleft < nearly;
+	while (size < (hash_left ? nleft : nearly) * 2)
 		size <<= 1;
 	table = walloc0(w, sizeof(uint32_t) * size);
-	/* insert rows matched in passes 1-4, in id order so the first one wins */
+	first = hash_left ? walloc0(w, sizeof(uint32_t) * size) : NULL;
+
+	/* the hashed set's distinct keys; early rows in id order, so the first copy is kept */
 	for (int side = 0; side < 2; side++)
 	{
 		const uint32_t *rows = side == 0 ? w->lrows : w->srows;
@@ -72,15 +94,34 @@ rc_pass_duplicates(Work *w)
 			uint32_t	h;
 
 			tick(w);
-			if (!w->early[r])
+			if (hash_left ? !row_ok(w, r) : !w->early[r])
 				continue;
-			h = dup_hash(w, r) & (size - 1);
-			while (table[h] != 0 && !dup_equal(w, table[h] - 1, r))
-				h = (h + 1) & (size - 1);
+			h = dup_slot(w, table, size, r);
 			if (table[h] == 0)
 				table[h] = r + 1;
 		}
 	}
+	/* hashing the rows left over: each key's first early row */
+	if (hash_left)
+		for (int side = 0; side < 2; side++)
+		{
+			const uint32_t *rows = side == 0 ? w->lrows : w->srows;
+			uint32_t	cnt = side == 0 ? w->nl : w->ns;
+
+			for (uint32_t i = 0; i < cnt; i++)
+			{
+				uint32_t	r = rows[i];
+				uint32_t	h;
+
+				tick(w);
+				if (!w->early[r])
+					continue;
+				h = dup_slot(w, table, size, r);
+				if (table[h] != 0 && first[h] == 0)
+					first[h] = r + 1;
+			}
+		}
+	/* the rows left over, in id order, each with the first copy of its key */
 	for (int side = 0; side < 2; side++)
 	{
 		const uint32_t *rows = side == 0 ? w->lrows : w->srows;
@@ -90,20 +131,15 @@ rc_pass_duplicates(Work *w)
 		{
 			uint32_t	r = rows[i];
 			uint32_t	h;
+			uint32_t	orig;
 
 			tick(w);
 			if (!row_ok(w, r))
 				continue;
-			h = dup_hash(w, r) & (size - 1);
-			while (table[h] != 0)
-			{
-				if (dup_equal(w, table[h] - 1, r))
-				{
-					rc_emit_single(w, RC_DUPLICATE, r, (int32_t) (table[h] - 1));
-					break;
-				}
-				h = (h + 1) & (size - 1);
-			}
+			h = dup_slot(w, table, size, r);
+			orig = hash_left ? first[h] : table[h];
+			if (orig != 0)
+				rc_emit_single(w, RC_DUPLICATE, r, (int32_t) (orig - 1));
 		}
 	}
 }
