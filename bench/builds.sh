@@ -135,8 +135,9 @@ for f in b_matches inv_matches inv_arrays results; do
 		echo "  $f: identical ($rows rows)"
 	else
 		echo "  $f: DIFFERENT (base $(wc -l <"$work/base.$f") rows, tree $rows rows)"
-		{ diff "$work/base.$f" "$work/tree.$f" || true; } | head -n 10 | sed 's/^/    /' || true
-		echo "    ($(diff "$work/base.$f" "$work/tree.$f" | grep -c '^[<>]' || true) lines differ)"
+		diff "$work/base.$f" "$work/tree.$f" >"$work/$f.diff" || true
+		head -n 10 "$work/$f.diff" | sed 's/^/    /'
+		echo "    ($(grep -c '^[<>]' "$work/$f.diff" || true) lines differ)"
 		differ=$((differ + 1))
 		[ "${BENCH_ANSWERS:-same}" = report ] || fails=$((fails + 1))
 	fi

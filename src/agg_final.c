@@ -394,13 +394,7 @@ match_final(FunctionCallInfo fcinfo, bool detail)
 	work = AllocSetContextCreate(caller, "reconcile match", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(work);
 	match_group(st, work, &m);
-	{
-		uint32		matched = 0;
-
-		for (uint32 i = 0; i < m.nresults; i++)
-			matched += m.results[i].category <= RC_MANUAL;
-		rc_progress_matched(matched);
-	}
+	rc_progress_matched(m.results, m.nresults);
 	result_datums(qc, st, &m, &rd);
 	arr = result_array(qc, st, &m, &rd, caller);
 	MemoryContextSwitchTo(caller);

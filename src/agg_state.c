@@ -175,9 +175,9 @@ rc_match_agg_transfn(PG_FUNCTION_ARGS)
 				 errmsg("\"rule\" must not be null")));
 	state_set_rule(st, PG_GETARG_HEAPTUPLEHEADER(7), aggcxt);
 	/* a partial aggregate's rows are counted when its state is combined */
-	if (aggkind != AGG_CONTEXT_AGGREGATE ||
-		!DO_AGGSPLIT_SKIPFINAL(((AggState *) fcinfo->context)->aggsplit))
-		rc_progress_read(1);
+	if (rc_progress_on && (aggkind != AGG_CONTEXT_AGGREGATE ||
+						   !DO_AGGSPLIT_SKIPFINAL(((AggState *) fcinfo->context)->aggsplit)))
+		rc_progress_count_read(1);
 
 	state_reserve_rows(st, 1);
 	row = &st->rows[st->nrows];

@@ -54,6 +54,13 @@
 
 typedef unsigned __int128 rc_u128 __attribute__((aligned(8)));
 
+/* A buffer reused within a group, reallocated only to grow (rc_buffer). */
+typedef struct RcBuffer
+{
+	void	   *p;
+	size_t		cap;
+} RcBuffer;
+
 /* The work state of one rc_match call. */
 typedef struct RcWork
 {
@@ -84,11 +91,9 @@ typedef struct RcWork
 	 * (the allocator frees nothing before the group is done).
 	 */
 	void	   *keybuf[2];		/* per side (0 statement, 1 ledger): sort keys */
-	void	   *sort_tmp;		/* rc_sort_array's merge buffer */
-	size_t		sort_cap;
+	RcBuffer	sort_tmp;		/* rc_sort_array's merge buffer */
 	struct CandVec *cands;		/* candidates of one pass (rc_cands) */
-	void	   *gram_buf[3];	/* the containment search's sketch and two filters */
-	size_t		gram_cap[3];
+	RcBuffer	gram_buf[3];	/* the containment search's sketch and two filters */
 
 	rc_i128		abs_tol;		/* at the common scale */
 	rc_i128		rel_num;		/* rel_tol = rel_num / 10^rel_scale */
@@ -179,6 +184,26 @@ walloc0(Work *w, size_t size)
 
 	memset(p, 0, size ? size : 1);
 	return p;
+}
+
+/*
+ * b's memory, at least bytes of it: a new block only when it must grow (the
+ * old one stays allocated until the group is done, as everything does), the
+ * contents kept up to keep bytes.
+ */
+static inline void *
+rc_buffer(Work *w, RcBuffer *b, size_t bytes, size_t keep)
+{
+	if (b->cap < bytes)
+	{
+		void	   *p = walloc(w, bytes);
+
+		if (keep)
+			memcpy(p, b->p, keep);
+		b->p = p;
+		b->cap = bytes;
+	}
+	return b->p;
 }
 
 /* Let the caller cancel now. */

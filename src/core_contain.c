@@ -113,13 +113,10 @@ table_bits(size_t items, int extra, int max)
 static void *
 gram_buffer(Work *w, int k, size_t bytes)
 {
-	if (w->gram_cap[k] < bytes)
-	{
-		w->gram_buf[k] = walloc(w, bytes);
-		w->gram_cap[k] = bytes;
-	}
-	memset(w->gram_buf[k], 0, bytes);
-	return w->gram_buf[k];
+	void	   *p = rc_buffer(w, &w->gram_buf[k], bytes, 0);
+
+	memset(p, 0, bytes);
+	return p;
 }
 
 /* Whether pattern k (len bytes at p) is anchored at grams of width. */

@@ -130,6 +130,17 @@ digits_of(rc_i128 v, const rc_i128 *pw)
 	return n;
 }
 
+/* *v at scale *ds with its trailing zeros dropped, down to scale floor. */
+static inline void
+drop_zeros(rc_i128 *v, int *ds, int floor)
+{
+	while (*ds > floor && *v % 10 == 0)
+	{
+		*v /= 10;
+		(*ds)--;
+	}
+}
+
 /*
  * The scale a group's amounts are compared at.  Usually the finest scale
  * among them, at which they all stay below 10^36.  When some would not (a
@@ -168,11 +179,7 @@ group_scale(Work *w, const rc_i128 *pw)
 		tick(w);
 		if (w->invalid[r] != RC_VALID)
 			continue;
-		while (lo > 0 && v % 10 == 0)
-		{
-			v /= 10;
-			lo--;
-		}
+		drop_zeros(&v, &lo, 0);
 		hi = RC_MAX_DSCALE - digits_of(v, pw) + lo;
 		if (hi > RC_MAX_DSCALE)
 			hi = RC_MAX_DSCALE;
@@ -236,11 +243,7 @@ scale_amounts(Work *w)
 		if (w->invalid[r] != RC_VALID)
 			continue;
 		/* decimals past the scale: only zeros may be dropped */
-		while (ds > scale && v % 10 == 0)
-		{
-			v /= 10;
-			ds--;
-		}
+		drop_zeros(&v, &ds, scale);
 		if (ds > scale || i128_abs(v) >= pw[RC_MAX_DSCALE - scale + ds])
 		{
 			w->invalid[r] = RC_INVALID_AMOUNT_RANGE;

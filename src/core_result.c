@@ -136,30 +136,17 @@ rc_emit_group(Work *w, RcCategory cat, RcHow how, uint32_t one,
 void
 rc_cand_reserve(Work *w, CandVec *cv, size_t n)
 {
-	if (cv->cap < n)
-	{
-		Cand	   *nv = walloc(w, n * sizeof(Cand));
+	RcBuffer	b = {cv->v, cv->cap * sizeof(Cand)};
 
-		if (cv->n)
-			memcpy(nv, cv->v, cv->n * sizeof(Cand));
-		cv->v = nv;
-		cv->cap = n;
-	}
+	cv->v = rc_buffer(w, &b, n * sizeof(Cand), cv->n * sizeof(Cand));
+	cv->cap = b.cap / sizeof(Cand);
 }
 
 void
 rc_cand_push(Work *w, CandVec *cv, const Cand *c)
 {
 	if (cv->n == cv->cap)
-	{
-		size_t		ncap = cv->cap ? cv->cap * 2 : 1024;
-		Cand	   *nv = walloc(w, ncap * sizeof(Cand));
-
-		if (cv->n)
-			memcpy(nv, cv->v, cv->n * sizeof(Cand));
-		cv->v = nv;
-		cv->cap = ncap;
-	}
+		rc_cand_reserve(w, cv, cv->cap ? cv->cap * 2 : 1024);
 	cv->v[cv->n++] = *c;
 }
 

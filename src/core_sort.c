@@ -44,12 +44,7 @@ rc_sort_array(Work *w, void *base, size_t n, size_t size, int (*cmp) (const void
 		qsort(src + i * size, n - i < SORT_RUN ? n - i : SORT_RUN, size, cmp);
 		interrupt_point(w);
 	}
-	if (w->sort_cap < n * size)
-	{
-		w->sort_tmp = walloc(w, n * size);
-		w->sort_cap = n * size;
-	}
-	dst = w->sort_tmp;
+	dst = rc_buffer(w, &w->sort_tmp, n * size, 0);
 	for (size_t width = SORT_RUN; width < n; width *= 2)
 	{
 		for (size_t lo = 0; lo < n; lo += 2 * width)

@@ -34,7 +34,7 @@
 #include "utils/timestamp.h"
 
 /* the run under way in this backend, if any */
-static bool progress_on = false;
+bool		rc_progress_on = false;
 static char progress_name[NAMEDATALEN];
 static const char *progress_phase = "";
 static TimestampTz progress_started;
@@ -82,9 +82,9 @@ static void
 progress_reset(void *arg)
 {
 	(void) arg;
-	if (!progress_on)
+	if (!rc_progress_on)
 		return;
-	progress_on = false;
+	rc_progress_on = false;
 	if (progress_query)
 		pgstat_report_activity(STATE_RUNNING, progress_query);
 }
@@ -106,7 +106,7 @@ rc_progress_begin(const char *name, MemoryContext cxt)
 	progress_query = debug_query_string ?
 		MemoryContextStrdup(TopMemoryContext, debug_query_string) : NULL;
 	strlcpy(progress_name, name, sizeof(progress_name));
-	progress_on = true;
+	rc_progress_on = true;
 	progress_started = GetCurrentTimestamp();
 	progress_noticed = 0;
 	progress_read = 0;
@@ -119,7 +119,7 @@ rc_progress_begin(const char *name, MemoryContext cxt)
 void
 rc_progress_phase(const char *phase)
 {
-	if (!progress_on)
+	if (!rc_progress_on)
 		return;
 	progress_phase = phase;
 	progress_report(true);
@@ -127,10 +127,8 @@ rc_progress_phase(const char *phase)
 
 /* Rows read by this backend (one row, or a worker's whole partial state). */
 void
-rc_progress_read(uint32 rows)
+rc_progress_count_read(uint32 rows)
 {
-	if (!progress_on)
-		return;
 	progress_read += rows;
 	progress_tick += rows;
 	if (progress_tick >= 65536)
@@ -140,13 +138,12 @@ rc_progress_read(uint32 rows)
 	}
 }
 
-/* A group of rows has been matched, matched of its rows paired. */
+/* A group of rows has been matched: the result lines that clear (or were matched by hand). */
 void
-rc_progress_matched(uint32 matched)
+rc_progress_count_matched(const RcResult *results, uint32 nresults)
 {
-	if (!progress_on)
-		return;
-	progress_matched += matched;
+	for (uint32 i = 0; i < nresults; i++)
+		progress_matched += results[i].category <= RC_MANUAL;
 	progress_report(false);
 }
 

@@ -96,11 +96,28 @@ extern void rc_capture(RcCapture *capture, MemoryContext cxt, const char *query,
 					   int nargs, const Oid *types, const Datum *values, const bool *nulls);
 
 /* progress.c: where a reconcile.run is, in pg_stat_activity and NOTICEs */
+extern PGDLLIMPORT bool rc_progress_on;	/* a run is under way in this backend */
 extern void rc_progress_begin(const char *name, MemoryContext cxt);
 extern void rc_progress_phase(const char *phase);
-extern void rc_progress_read(uint32 rows);
-extern void rc_progress_matched(uint32 matched);
+extern void rc_progress_count_read(uint32 rows);
+extern void rc_progress_count_matched(const RcResult *results, uint32 nresults);
 extern void rc_progress_end(void);
+
+/* Rows read by this backend: nothing to do outside a run (a view read, the per-row path). */
+static inline void
+rc_progress_read(uint32 rows)
+{
+	if (rc_progress_on)
+		rc_progress_count_read(rows);
+}
+
+/* A group has been matched: its results that clear are counted, during a run only. */
+static inline void
+rc_progress_matched(const RcResult *results, uint32 nresults)
+{
+	if (rc_progress_on)
+		rc_progress_count_matched(results, nresults);
+}
 
 /* act.c */
 extern void rc_refuse_restricted(const char *what);
