@@ -31,6 +31,10 @@
  * read and write per row.  Written in C because a run computes one for every
  * row it clears.
  *
+ * reconcile.order_operator tells reconcile.create whether a type can be a
+ * seq column and a run which > compares with its mark: the ordering ORDER BY
+ * uses, looked up without running anything of the type's own.
+ *
  * IDENTIFICATION
  *	  src/identity.c
  *
@@ -40,6 +44,8 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
@@ -53,6 +59,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
 
 /*
  * reconcile.key_text(anyelement) RETURNS text: the text of a date,
@@ -230,4 +238,35 @@ Datum
 rc_item_ident(PG_FUNCTION_ARGS)
 {
 	return ident_fields(fcinfo, 3);
+}
+
+/*
+ * reconcile.order_operator(type regtype) RETURNS text: the > of the type's
+ * default btree ordering (the one ORDER BY uses) as OPERATOR(schema.name),
+ * or NULL when the type has none.  Looked up in the type cache: no function
+ * of the type runs.
+ */
+PG_FUNCTION_INFO_V1(rc_order_operator);
+Datum
+rc_order_operator(PG_FUNCTION_ARGS)
+{
+	TypeCacheEntry *tc;
+	HeapTuple	tup;
+	Form_pg_operator op;
+	char	   *text;
+
+	if (!OidIsValid(PG_GETARG_OID(0)) ||
+		!SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(PG_GETARG_OID(0))))
+		PG_RETURN_NULL();
+	tc = lookup_type_cache(PG_GETARG_OID(0), TYPECACHE_LT_OPR | TYPECACHE_GT_OPR);
+	if (!OidIsValid(tc->lt_opr) || !OidIsValid(tc->gt_opr))
+		PG_RETURN_NULL();
+	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tc->gt_opr));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", tc->gt_opr);
+	op = (Form_pg_operator) GETSTRUCT(tup);
+	text = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(op->oprnamespace)),
+					NameStr(op->oprname));
+	ReleaseSysCache(tup);
+	PG_RETURN_TEXT_P(cstring_to_text(text));
 }

@@ -94,6 +94,7 @@ extern HeapTuple rc_owner_query(RcCapture *capture, MemoryContext cxt, const cha
 								TupleDesc *desc);
 extern void rc_capture(RcCapture *capture, MemoryContext cxt, const char *query,
 					   int nargs, const Oid *types, const Datum *values, const bool *nulls);
+extern char *rc_caller_text(MemoryContext cxt, const char *query);
 
 /* progress.c: where a reconcile.run is, in pg_stat_activity and NOTICEs */
 extern PGDLLIMPORT bool rc_progress_on;	/* a run is under way in this backend */

@@ -113,10 +113,22 @@ user_name(NameData *buf)
 	return NameGetDatum(buf);
 }
 
+/* Column n (from 1) of row as a C string in cxt, or NULL. */
+static char *
+column_text(HeapTuple row, TupleDesc desc, int n, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		v = heap_getattr(row, n, desc, &isnull);
+
+	return isnull ? NULL : MemoryContextStrdup(cxt, TextDatumGetCString(v));
+}
+
 /*
- * reconcile.run(name text, as_of date DEFAULT current_date) RETURNS bigint:
- * match the reconciliation's rows that no earlier run cleared, record the
- * run; the run id.
+ * reconcile.run(name text, as_of date DEFAULT current_date, full boolean
+ * DEFAULT false) RETURNS bigint: match the reconciliation's rows that no
+ * earlier run cleared, record the run; the run id.  A side with a seq column
+ * is read from the previous run's mark on (SPEC 5a) unless full; the new mark
+ * is read, as the caller, before the rows are.
  */
 PG_FUNCTION_INFO_V1(rc_run);
 Datum
@@ -130,14 +142,20 @@ rc_run(PG_FUNCTION_ARGS)
 	HeapTuple	row;
 	TupleDesc	desc;
 	char	   *query;
+	char	   *marks[2];
 	int			nparams = 0;
 	Datum		params[6];
 	Oid			ptypes[6];
 	bool		pnulls[6];
 	RcCapture	capture;
 
+	/* the SQL of 0.4.0, until ALTER EXTENSION reconcile UPDATE: two arguments, no marks */
+	bool		sql_040 = PG_NARGS() < 3;
+
 	require_arg(fcinfo, 0, "name");
 	require_arg(fcinfo, 1, "as_of");
+	if (!sql_040)
+		require_arg(fcinfo, 2, "full");
 	rc_refuse_restricted("reconcile.run");
 	as_of = PG_GETARG_DATEADT(1);
 	if (DATE_NOT_FINITE(as_of))
@@ -155,42 +173,67 @@ rc_run(PG_FUNCTION_ARGS)
 		rc_progress_begin(name, callcxt);
 	}
 
-	/* 2: the lock, at once or not at all, and the query of this run (with its parameters) */
+	/*
+	 * 2: the lock, at once or not at all, and the query of this run (with its
+	 * parameters); per side, the query of its new mark or the mark it keeps
+	 */
 	{
-		Oid			types[3] = {INT8OID, DATEOID, NAMEOID};
-		Datum		values[3] = {Int64GetDatum(recon_id), DateADTGetDatum(as_of), NameGetDatum(&caller)};
+		Oid			types[4] = {INT8OID, DATEOID, NAMEOID, BOOLOID};
+		Datum		values[4] = {Int64GetDatum(recon_id), DateADTGetDatum(as_of),
+								 NameGetDatum(&caller), sql_040 ? BoolGetDatum(false) : PG_GETARG_DATUM(2)};
+		int			first_param = sql_040 ? 2 : 6;
 
-		row = owner_row(NULL, callcxt, "SELECT * FROM reconcile.run_query($1, $2, $3)",
-						3, types, values, "   ", &desc);
+		row = owner_row(NULL, callcxt,
+						sql_040 ? "SELECT * FROM reconcile.run_query($1, $2, $3)"
+						: "SELECT * FROM reconcile.run_query($1, $2, $3, $4)",
+						sql_040 ? 3 : 4, types, values, "    ", &desc);
 		query = TextDatumGetCString(column(row, desc, 1));
 		for (int i = 0; i < 6; i++)
 		{
 			bool		isnull;
-			Datum		v = heap_getattr(row, 2 + i, desc, &isnull);
+			Datum		v = heap_getattr(row, first_param + i, desc, &isnull);
 
 			if (isnull)
 				break;
 			params[i] = v;
-			ptypes[i] = TupleDescAttr(desc, 1 + i)->atttypid;
+			ptypes[i] = TupleDescAttr(desc, first_param - 1 + i)->atttypid;
 			pnulls[i] = false;
 			nparams = i + 1;
 		}
 	}
 
-	/* 3: the sources, with the caller's rights */
+	/*
+	 * 3: the sources, with the caller's rights: first each side's mark (the
+	 * greatest seq it holds), so that a row committed while the rows are read
+	 * is read again by the next run rather than never, then the rows
+	 */
 	rc_progress_phase("reading and matching");
+	for (int side = 0; side < 2; side++)
+	{
+		char	   *mark_sql = sql_040 ? NULL : column_text(row, desc, 2 + side, callcxt);
+
+		marks[side] = mark_sql != NULL ? rc_caller_text(callcxt, mark_sql)
+			: sql_040 ? NULL : column_text(row, desc, 4 + side, callcxt);
+	}
 	rc_capture(&capture, callcxt, query, nparams, ptypes, params, pnulls);
 	rc_progress_phase("recording");
 
 	/* 4: the bookkeeping */
 	{
-		Oid			types[5] = {INT8OID, DATEOID, TIMESTAMPTZOID, NAMEOID, INT8OID};
-		Datum		values[5] = {Int64GetDatum(recon_id), DateADTGetDatum(as_of),
+		Oid			types[7] = {INT8OID, DATEOID, TIMESTAMPTZOID, NAMEOID, INT8OID, TEXTOID, TEXTOID};
+		Datum		values[7] = {Int64GetDatum(recon_id), DateADTGetDatum(as_of),
 								 TimestampTzGetDatum(started), NameGetDatum(&caller),
-								 Int64GetDatum((int64) capture.rows)};
+								 Int64GetDatum((int64) capture.rows),
+								 marks[0] ? CStringGetTextDatum(marks[0]) : (Datum) 0,
+								 marks[1] ? CStringGetTextDatum(marks[1]) : (Datum) 0};
+		char		nulls[8] = "       ";
 
-		row = owner_row(&capture, callcxt, "SELECT reconcile.record_run($1, $2, $3, $4, $5)",
-						5, types, values, "     ", &desc);
+		nulls[5] = marks[0] ? ' ' : 'n';
+		nulls[6] = marks[1] ? ' ' : 'n';
+		row = owner_row(&capture, callcxt,
+						sql_040 ? "SELECT reconcile.record_run($1, $2, $3, $4, $5)"
+						: "SELECT reconcile.record_run($1, $2, $3, $4, $5, $6, $7)",
+						sql_040 ? 5 : 7, types, values, nulls, &desc);
 	}
 
 	SPI_finish();

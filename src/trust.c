@@ -262,6 +262,35 @@ rc_capture(RcCapture *capture, MemoryContext cxt, const char *query,
 	cr->pub.rDestroy((DestReceiver *) cr);
 }
 
+/*
+ * The text of the first column of query's first row, run through SPI as the
+ * current user with search_path pinned, copied into cxt; NULL when there is
+ * no row or the value is NULL.  For a run's mark (run.c): the caller's read,
+ * like rc_capture's, but one value.
+ */
+char *
+rc_caller_text(MemoryContext cxt, const char *query)
+{
+	int			nestlevel = NewGUCNestLevel();
+	int			ret;
+	char	   *value = NULL;
+
+	pin_search_path();
+	ret = SPI_execute(query, false, 1);
+	AtEOXact_GUC(false, nestlevel);
+	if (ret < 0)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (v != NULL)
+			value = MemoryContextStrdup(cxt, v);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return value;
+}
+
 /* Whether two descriptors have the same column types, in the same order. */
 static bool
 same_types(TupleDesc a, TupleDesc b)

@@ -1,9 +1,9 @@
--- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1 and 0.4.0 with a live reconciliation.
+-- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0 and 0.4.1 with a live reconciliation.
 -- (test/sh/catalog.sh checks that the updated catalogue equals a fresh install's.)
 BEGIN;
 DROP EXTENSION IF EXISTS reconcile CASCADE;
 CREATE EXTENSION reconcile VERSION '0.1.0';
-SELECT plan(27);
+SELECT plan(34);
 
 CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
 CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
@@ -78,6 +78,28 @@ SELECT lives_ok($$SELECT reconcile.run('up', '2026-11-08')$$, 'a run under 0.4.0
 SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'up' ORDER BY run_id DESC LIMIT 1),
           '{"manual": 1, "missing_in_ledger": 1}'::jsonb,
           'it reports the manual match made before, once, and leaves what earlier versions cleared alone');
+
+-- 0.4.1: marks; a registration made before has no seq and runs read as before
+INSERT INTO public.up_l VALUES ('c41', 30, '2026-11-08');
+INSERT INTO public.up_s VALUES ('w41', 30, '2026-11-09');
+ALTER EXTENSION reconcile UPDATE TO '0.4.1';
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.4.1', 'updated to 0.4.1');
+SELECT is((SELECT count(*) FROM reconcile.runs WHERE ledger_mark IS NOT NULL OR statement_mark IS NOT NULL), 0::bigint,
+          'the runs made before have no marks');
+SELECT lives_ok($$SELECT reconcile.run('up', '2026-11-10')$$, 'a run under 0.4.1 continues the history');
+SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'up' ORDER BY run_id DESC LIMIT 1),
+          '{"matched": 1, "missing_in_ledger": 1}'::jsonb, 'it matches the new rows and keeps the open one');
+SELECT is((SELECT ledger_mark FROM reconcile.runs WHERE name = 'up' ORDER BY run_id DESC LIMIT 1), NULL,
+          'without seq it records no mark');
+ALTER TABLE public.up_l ADD COLUMN n bigserial;
+ALTER TABLE public.up_s ADD COLUMN n bigserial;
+SELECT lives_ok($$SELECT reconcile.create('up_seq', 'public.up_l', 'public.up_s', reconcile.rule(),
+                                          '{"ledger": {"seq": "n"}, "statement": {"seq": "n"}}')$$,
+                'a reconciliation with seq on both sides is made beside it');
+SELECT reconcile.run('up_seq', '2026-11-10', full => true);
+SELECT is((SELECT array[ledger_mark, statement_mark] FROM reconcile.runs WHERE name = 'up_seq'),
+          array[(SELECT max(n)::text FROM public.up_l), (SELECT max(n)::text FROM public.up_s)],
+          'and its first run records both marks');
 SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
 
 SELECT * FROM finish();

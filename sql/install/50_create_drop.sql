@@ -42,6 +42,16 @@ $$;
 COMMENT ON FUNCTION reconcile.resolve_column(regclass, text, text, jsonb, boolean) IS
 'Internal to reconcile.create: the column a canonical name (id, amount, tx_date, ref, batch, key) maps to, checked to exist (42703)';
 
+-- The greater-than operator of a type's default btree ordering, as OPERATOR(schema.name), for the
+-- comparisons with a run's mark; NULL when the type has none and cannot be a seq column
+-- (src/identity.c: looked up in the type cache, nothing of the type's own runs).
+CREATE FUNCTION reconcile.order_operator(type regtype)
+RETURNS text
+AS 'MODULE_PATHNAME', 'rc_order_operator'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.order_operator(regtype) IS
+'Internal to reconcile.create and reconcile.source_sql: the > of a type''s default btree ordering, as OPERATOR(schema.name), NULL when it has none';
+
 -- Whether a reconciliation's key can be grouped on as stored: both key columns of one type whose
 -- equality is the equality of their text form.
 CREATE FUNCTION reconcile.raw_key(ledger regclass, statement regclass, cols jsonb)
@@ -127,13 +137,51 @@ COMMENT ON FUNCTION reconcile.side_sql(regclass, boolean, jsonb, boolean) IS
 -- 'run_by_value': the same, the cleared rows given as parameters (the hashes of the rows to leave
 -- out, $1 ledger and $4 statement; the hashes and tags of the manual ones, $2 and $3, $5 and $6),
 -- for a caller that row level security narrows, who may not read the cleared rows of others.
+-- mode 'run' with a mark (a side whose seq is mapped, SPEC 5a): three disjoint parts, none of
+-- which reads history: the rows past the mark or without a seq, each looked up in the cleared
+-- rows' unique index (a correlated subquery, never a hash of all of them); the rows at or before
+-- the mark that are still open (reconcile.run_query lists them: their hashes in $1 ledger and
+-- $4 statement, their ids in $3 and $6, found through the id column's own index when its type
+-- is one whose text casts back exactly, else by a scan); and the rows without an id.
 CREATE FUNCTION reconcile.source_sql(rel regclass, is_ledger boolean, cols jsonb, raw_key boolean,
-                                     recon_id bigint, mode text)
+                                     recon_id bigint, mode text, mark text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE mode
+    SELECT CASE WHEN mode = 'run' AND mark IS NOT NULL THEN pg_catalog.format(
+            'SELECT src.*, m.match_tag AS manual FROM ('
+            'SELECT n.* FROM (%1$s WHERE %2$I %3$s %4$s OR %2$I IS NULL) n '
+            'WHERE (SELECT 1 FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %5$s '
+            'AND c.is_ledger OPERATOR(pg_catalog.=) %6$s AND c.run_id IS NOT NULL '
+            'AND reconcile.row_ident(c.key, c.id) OPERATOR(pg_catalog.=) reconcile.row_ident((n.key)::text, n.id) '
+            'LIMIT 1) IS NULL '
+            'UNION ALL '
+            'SELECT p.* FROM (%1$s WHERE %2$I IS NOT NULL AND NOT %2$I %3$s %4$s%7$s) p '
+            'WHERE reconcile.row_ident((p.key)::text, p.id) OPERATOR(pg_catalog.=) ANY ($%8$s::bytea[]) '
+            'UNION ALL '
+            '%1$s WHERE %2$I IS NOT NULL AND NOT %2$I %3$s %4$s AND %9$I IS NULL) src '
+            'LEFT JOIN (SELECT c.key, c.id, c.match_tag FROM reconcile.cleared c '
+            'WHERE c.recon_id OPERATOR(pg_catalog.=) %5$s AND c.is_ledger OPERATOR(pg_catalog.=) %6$s '
+            'AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category AND c.run_id IS NULL) m '
+            'ON m.id OPERATOR(pg_catalog.=) src.id AND m.key IS NOT DISTINCT FROM (src.key)::text',
+            reconcile.side_sql(rel, is_ledger, cols, raw_key),
+            cols ->> 'seq', reconcile.order_operator(sq.atttypid::regtype),
+            pg_catalog.format('CAST(%L AS %s)', mark, pg_catalog.format_type(sq.atttypid, NULL)),
+            recon_id, CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
+            CASE WHEN idc.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+                                       'pg_catalog.int8'::pg_catalog.regtype, 'pg_catalog.numeric'::pg_catalog.regtype,
+                                       'pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
+                                       'pg_catalog.bpchar'::pg_catalog.regtype, 'pg_catalog.uuid'::pg_catalog.regtype,
+                                       'pg_catalog.date'::pg_catalog.regtype, 'pg_catalog.timestamp'::pg_catalog.regtype,
+                                       'pg_catalog.timestamptz'::pg_catalog.regtype)
+                 THEN pg_catalog.format(' AND %I OPERATOR(pg_catalog.=) ANY (CAST($%s AS %s[]))', cols ->> 'id',
+                                        CASE WHEN is_ledger THEN 3 ELSE 6 END,
+                                        pg_catalog.format_type(idc.atttypid, NULL))
+                 ELSE '' END,
+            CASE WHEN is_ledger THEN 1 ELSE 4 END,
+            cols ->> 'id')
+        ELSE CASE mode
         WHEN 'run_by_value' THEN pg_catalog.format(
             'SELECT src.*, m.tag AS manual FROM (%s) src '
             'LEFT JOIN pg_catalog.unnest($%s::bytea[]) x(h) '
@@ -165,10 +213,15 @@ AS $$
             'AND c.key IS NOT DISTINCT FROM (src.key)::text',
             reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
             CASE WHEN is_ledger THEN 'true' ELSE 'false' END)
-    END
+    END END
+    FROM (SELECT a.atttypid FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = rel AND a.attname = cols ->> 'seq' AND NOT a.attisdropped
+          UNION ALL SELECT 0::oid LIMIT 1) sq,
+         (SELECT a.atttypid FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = rel AND a.attname = cols ->> 'id' AND NOT a.attisdropped) idc
 $$;
-COMMENT ON FUNCTION reconcile.source_sql(regclass, boolean, jsonb, boolean, bigint, text) IS
-'Internal to reconcile.matching_sql: the SELECT of one source with the match tag of its manual rows; for a run (mode run, or run_by_value with the cleared rows as parameters), only the rows no earlier run cleared and the manual ones not yet reported';
+COMMENT ON FUNCTION reconcile.source_sql(regclass, boolean, jsonb, boolean, bigint, text, text) IS
+'Internal to reconcile.matching_sql: the SELECT of one source with the match tag of its manual rows; for a run (mode run, or run_by_value with the cleared rows as parameters), only the rows no earlier run cleared and the manual ones not yet reported; with a mark, of those only the rows past it and the ones still open';
 
 -- The rule as SQL text, for the matching query: formatted here and nowhere else.
 CREATE FUNCTION reconcile.rule_sql(r reconcile.rule)
@@ -190,7 +243,8 @@ COMMENT ON FUNCTION reconcile.rule_sql(reconcile.rule) IS
 -- on as stored where that is safe (raw_key), the cleared rows come from a subquery (sent to the
 -- workers as an intermediate result), and the result array is unnested in the SELECT list (a
 -- LATERAL join over a subquery that reads an intermediate result cannot be pushed down).
-CREATE FUNCTION reconcile.matching_sql(reg reconcile.reconciliations, as_of date, mode text)
+CREATE FUNCTION reconcile.matching_sql(reg reconcile.reconciliations, as_of date, mode text,
+                                       ledger_mark text, statement_mark text)
 RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -204,12 +258,13 @@ AS $$
                                 THEN ROW((reg.rule).abs_tol, (reg.rule).rel_tol, (reg.rule).days_before,
                                          (reg.rule).days_after, (reg.rule).use_ref, as_of)::reconcile.rule
                                 ELSE reg.rule END),
-        reconcile.source_sql(reg.ledger, true, reg.columns -> 'ledger', k.raw, reg.id, mode),
-        reconcile.source_sql(reg.statement, false, reg.columns -> 'statement', k.raw, reg.id, mode))
+        reconcile.source_sql(reg.ledger, true, reg.columns -> 'ledger', k.raw, reg.id, mode, ledger_mark),
+        reconcile.source_sql(reg.statement, false, reg.columns -> 'statement', k.raw, reg.id, mode,
+                             statement_mark))
     FROM (SELECT reconcile.raw_key(reg.ledger, reg.statement, reg.columns) AS raw) k
 $$;
-COMMENT ON FUNCTION reconcile.matching_sql(reconcile.reconciliations, date, text) IS
-'Internal to reconcile.create and reconcile.run: the query that matches a reconciliation''s sources per key (for a run, as of a date, only the rows no earlier run cleared); Citus pushes it down';
+COMMENT ON FUNCTION reconcile.matching_sql(reconcile.reconciliations, date, text, text, text) IS
+'Internal to reconcile.create and reconcile.run: the query that matches a reconciliation''s sources per key (for a run, as of a date, only the rows no earlier run cleared; with a side''s mark, only its rows past the mark and the ones still open); Citus pushes it down';
 
 -- The three views of a registration, created (or, with replace, replaced) as the calling role.
 CREATE FUNCTION reconcile.define_views(reg reconcile.reconciliations, replace boolean)
@@ -223,7 +278,7 @@ DECLARE
     name text := reg.name;
 BEGIN
     EXECUTE pg_catalog.format('%s %I.%I WITH (security_invoker = true) AS %s',
-                              how, nsp, name || '_matches', reconcile.matching_sql(reg, NULL, 'view'));
+                              how, nsp, name || '_matches', reconcile.matching_sql(reg, NULL, 'view', NULL, NULL));
     EXECUTE pg_catalog.format(
         '%s %I.%I WITH (security_invoker = true) AS SELECT * FROM %I.%I '
         'WHERE reconcile.is_discrepancy(category)',
@@ -311,10 +366,10 @@ BEGIN
             RAISE EXCEPTION 'column mapping of the % must be a JSON object', side USING ERRCODE = '22023';
         END IF;
         FOR canonical IN SELECT pg_catalog.jsonb_object_keys(columns -> side) LOOP
-            IF canonical NOT IN ('id', 'amount', 'tx_date', 'ref', 'batch', 'key') THEN
+            IF canonical NOT IN ('id', 'amount', 'tx_date', 'ref', 'batch', 'key', 'seq') THEN
                 RAISE EXCEPTION 'unknown column "%" in the % mapping', canonical, side
                     USING ERRCODE = '22023',
-                          HINT = 'The canonical columns are id, amount, tx_date, ref, batch and key.';
+                          HINT = 'The canonical columns are id, amount, tx_date, ref, batch, key and seq.';
             END IF;
         END LOOP;
     END LOOP;
@@ -328,6 +383,21 @@ BEGIN
                 sidecols := sidecols || pg_catalog.jsonb_build_object(canonical, col);
             END IF;
         END LOOP;
+        -- seq only when mapped: a column that happens to be called seq is often a line number
+        IF COALESCE(columns -> side, '{}') ? 'seq' THEN
+            col := reconcile.resolve_column(rel, side, 'seq', columns -> side, true);
+            IF reconcile.order_operator((SELECT a.atttypid FROM pg_catalog.pg_attribute a
+                                         WHERE a.attrelid = rel AND a.attname = col)::regtype) IS NULL THEN
+                RAISE EXCEPTION 'column "%" of relation % cannot be the % seq column', col, rel, side
+                    USING ERRCODE = '42804',
+                          DETAIL = pg_catalog.format('Its type %s has no ordering.',
+                                                     (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod)
+                                                      FROM pg_catalog.pg_attribute a
+                                                      WHERE a.attrelid = rel AND a.attname = col)),
+                          HINT = 'A seq column needs a type with a default btree ordering: a bigserial id, or a timestamp that changes whenever the row does.';
+            END IF;
+            sidecols := sidecols || pg_catalog.jsonb_build_object('seq', col);
+        END IF;
         resolved := resolved || pg_catalog.jsonb_build_object(side, sidecols);
     END LOOP;
     IF (resolved -> 'ledger' ? 'key') <> (resolved -> 'statement' ? 'key') THEN

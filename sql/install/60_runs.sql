@@ -34,7 +34,9 @@ CREATE TABLE reconcile.runs (
     ledger_rows    bigint NOT NULL DEFAULT 0,
     statement_rows bigint NOT NULL DEFAULT 0,
     counts         jsonb NOT NULL DEFAULT '{}',
-    recon_id       bigint
+    recon_id       bigint,
+    ledger_mark    text,
+    statement_mark text
 );
 CREATE INDEX ON reconcile.runs (name, run_id);
 CREATE INDEX ON reconcile.runs (recon_id, run_id);
@@ -49,6 +51,8 @@ COMMENT ON COLUMN reconcile.runs.ledger_rows IS 'Ledger rows the run matched (th
 COMMENT ON COLUMN reconcile.runs.statement_rows IS 'Statement rows the run matched (those not cleared by earlier runs)';
 COMMENT ON COLUMN reconcile.runs.counts IS 'Result rows per category, {"matched": 120, ...}';
 COMMENT ON COLUMN reconcile.runs.recon_id IS 'The registration the run was made for (reconciliations.id); NULL for history from before 0.4.0 that belonged to a dropped reconciliation';
+COMMENT ON COLUMN reconcile.runs.ledger_mark IS 'The greatest ledger seq when the run began (SPEC 5a), as text: the next run reads the ledger rows past it and the open ones; NULL when the ledger maps no seq or had none (the next run reads it whole); a run that row level security narrows keeps the mark it was given';
+COMMENT ON COLUMN reconcile.runs.statement_mark IS 'The greatest statement seq when the run began, as ledger_mark';
 
 CREATE TABLE reconcile.results (
     run_id           bigint NOT NULL,
@@ -108,6 +112,21 @@ COMMENT ON COLUMN reconcile.cleared.match_tag IS 'The rows matched together shar
 COMMENT ON COLUMN reconcile.cleared.recon_id IS 'The registration the rows were cleared for';
 COMMENT ON COLUMN reconcile.cleared.made_by IS 'The role that matched the row by hand (a manual match; NULL for rows a run cleared)';
 
+-- Rows reconcile.unmatch released: no run has read them since, and a run that reads from a mark
+-- (SPEC 5a) reads them by id.  Few, and emptied by the next run that sees both sources whole.
+CREATE TABLE reconcile.released (
+    recon_id  bigint NOT NULL,
+    is_ledger boolean NOT NULL,
+    key       text,
+    id        text NOT NULL
+);
+CREATE UNIQUE INDEX released_identity ON reconcile.released (recon_id, is_ledger, reconcile.row_ident(key, id));
+COMMENT ON TABLE reconcile.released IS 'Rows reconcile.unmatch released that no run has read since: a run that reads from its mark reads them too';
+COMMENT ON COLUMN reconcile.released.recon_id IS 'The registration';
+COMMENT ON COLUMN reconcile.released.is_ledger IS 'Side of the row';
+COMMENT ON COLUMN reconcile.released.key IS 'Key of the row';
+COMMENT ON COLUMN reconcile.released.id IS 'Id of the row';
+
 CREATE TABLE reconcile.audit_log (
     audit_id     bigserial PRIMARY KEY,
     at           timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
@@ -154,6 +173,7 @@ ALTER TABLE reconcile.runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reconcile.results ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reconcile.audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reconcile.cleared ENABLE ROW LEVEL SECURITY;
+ALTER TABLE reconcile.released ENABLE ROW LEVEL SECURITY;   -- no policy: the owner's alone
 CREATE POLICY runs_visible ON reconcile.runs FOR SELECT
     USING (recon_id IN (SELECT reconcile.readable(true))
            OR (run_by = current_user AND recon_id IN (SELECT reconcile.readable(false))));
@@ -175,6 +195,7 @@ SELECT pg_catalog.pg_extension_config_dump('reconcile.runs', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.results', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.cleared', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('reconcile.released', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.audit_log_audit_id_seq', '');
 
@@ -199,43 +220,107 @@ REVOKE ALL ON FUNCTION reconcile.audit(bigint, text, text, bigint, jsonb, name) 
 -- Internal: a run's bookkeeping (src/run.c calls these as the tables' owner)
 ----------------------------------------------------------------------------
 
--- The query of a run, once its registration is locked (55P03 at once when another run holds it).
+-- The query of a run, once its registration is locked (55P03 at once when another run holds it),
+-- and per side what the run records as its mark (SPEC 5a): the query of the side's greatest seq,
+-- which reconcile.run reads as the caller before the rows, or the mark it keeps.
 -- A caller that row level security narrows on a source may not read the cleared rows of others'
 -- runs: for it, they go into the query as parameters (their hashes, and the tags of the manual
--- matches not yet reported), each side's three as source_sql's mode run_by_value expects.
-CREATE FUNCTION reconcile.run_query(recon_id bigint, as_of date, caller name)
-RETURNS TABLE (query text, ledger_out bytea[], ledger_manual bytea[], ledger_tags text[],
-               statement_out bytea[], statement_manual bytea[], statement_tags text[])
+-- matches not yet reported), each side's three as source_sql's mode run_by_value expects; it
+-- reads every row it can see, and keeps the marks it was given (the rows past them are still
+-- to be read by a run that sees everything).
+-- Otherwise a side with a seq column and a mark from the previous run (not with full, nor with
+-- Citus installed: a correlated subquery on a local table is refused there) is read from that
+-- mark: the rows at or before it that are still open go into the query as parameters, in the
+-- places of run_by_value's ($1 and $3 ledger, $4 and $6 statement: their hashes and their ids):
+-- the live items' rows, the manual matches no run has reported, the rows unmatch released; less
+-- the rows runs have cleared since.
+CREATE FUNCTION reconcile.run_query(recon_id bigint, as_of date, caller name, "full" boolean)
+RETURNS TABLE (query text, ledger_mark_sql text, statement_mark_sql text, ledger_mark text,
+               statement_mark text, p1 bytea[], p2 bytea[], p3 text[], p4 bytea[], p5 bytea[], p6 text[])
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    reg reconcile.reconciliations;
+    reg      reconcile.reconciliations;
+    prev     reconcile.runs;
+    lseq     text;
+    sseq     text;
+    lmark    text;
+    smark    text;
+    lsql     text;
+    ssql     text;
 BEGIN
     PERFORM reconcile.lock_registration(recon_id, true);
     SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = run_query.recon_id;
-    IF NOT (reconcile.narrowed(reg.ledger, caller) OR reconcile.narrowed(reg.statement, caller)) THEN
-        RETURN QUERY SELECT reconcile.matching_sql(reg, run_query.as_of, 'run'), NULL::bytea[], NULL::bytea[],
-                            NULL::text[], NULL::bytea[], NULL::bytea[], NULL::text[];
+    SELECT * INTO prev FROM reconcile.runs u WHERE u.recon_id = reg.id ORDER BY u.run_id DESC LIMIT 1;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname = 'citus') THEN
+        lseq := reg.columns -> 'ledger' ->> 'seq';
+        sseq := reg.columns -> 'statement' ->> 'seq';
+    END IF;
+    IF reconcile.narrowed(reg.ledger, caller) OR reconcile.narrowed(reg.statement, caller) THEN
+        RETURN QUERY
+        SELECT reconcile.matching_sql(reg, run_query.as_of, 'run_by_value', NULL, NULL), NULL::text, NULL::text,
+               CASE WHEN lseq IS NOT NULL THEN prev.ledger_mark END,
+               CASE WHEN sseq IS NOT NULL THEN prev.statement_mark END,
+               COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE c.is_ledger AND NOT c.unreported), '{}'),
+               COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE c.is_ledger AND c.unreported), '{}'),
+               COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE c.is_ledger AND c.unreported), '{}'),
+               COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND NOT c.unreported), '{}'),
+               COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}'),
+               COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}')
+        FROM (SELECT x.is_ledger, x.match_tag, reconcile.row_ident(x.key, x.id) AS h,
+                     x.category = 'manual' AND x.run_id IS NULL AS unreported
+              FROM reconcile.cleared x WHERE x.recon_id = reg.id) c;
         RETURN;
     END IF;
+    -- the new marks: the greatest seq of each side, as the text the next run casts back (ordered
+    -- by the column itself, not by its text, which an unqualified name in ORDER BY would mean)
+    IF lseq IS NOT NULL THEN
+        lsql := pg_catalog.format('SELECT %s FROM %s AS src WHERE src.%I IS NOT NULL ORDER BY src.%I DESC LIMIT 1',
+                                  reconcile.text_sql(reg.ledger, lseq), reg.ledger, lseq, lseq);
+        lmark := CASE WHEN NOT run_query."full" THEN prev.ledger_mark END;
+    END IF;
+    IF sseq IS NOT NULL THEN
+        ssql := pg_catalog.format('SELECT %s FROM %s AS src WHERE src.%I IS NOT NULL ORDER BY src.%I DESC LIMIT 1',
+                                  reconcile.text_sql(reg.statement, sseq), reg.statement, sseq, sseq);
+        smark := CASE WHEN NOT run_query."full" THEN prev.statement_mark END;
+    END IF;
+    IF lmark IS NULL AND smark IS NULL THEN
+        RETURN QUERY SELECT reconcile.matching_sql(reg, run_query.as_of, 'run', NULL, NULL), lsql, ssql,
+                            NULL::text, NULL::text, NULL::bytea[], NULL::bytea[], NULL::text[],
+                            NULL::bytea[], NULL::bytea[], NULL::text[];
+        RETURN;
+    END IF;
+    -- the rows at or before a mark that are still open
     RETURN QUERY
-    SELECT reconcile.matching_sql(reg, run_query.as_of, 'run_by_value'),
-           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE c.is_ledger AND NOT c.unreported), '{}'),
-           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE c.is_ledger AND c.unreported), '{}'),
-           COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE c.is_ledger AND c.unreported), '{}'),
-           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND NOT c.unreported), '{}'),
-           COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}'),
-           COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}')
-    FROM (SELECT x.is_ledger, x.match_tag, reconcile.row_ident(x.key, x.id) AS h,
-                 x.category = 'manual' AND x.run_id IS NULL AS unreported
-          FROM reconcile.cleared x WHERE x.recon_id = reg.id) c;
+    WITH pending AS (
+        SELECT true AS is_ledger, i.key, i.ledger_id AS id FROM reconcile.items i
+        WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.ledger_id IS NOT NULL AND lmark IS NOT NULL
+        UNION
+        SELECT false, i.key, i.statement_id FROM reconcile.items i
+        WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.statement_id IS NOT NULL AND smark IS NOT NULL
+        UNION
+        SELECT c.is_ledger, c.key, c.id FROM reconcile.cleared c
+        WHERE c.recon_id = reg.id AND c.category = 'manual' AND c.run_id IS NULL
+        UNION
+        SELECT r.is_ledger, r.key, r.id FROM reconcile.released r WHERE r.recon_id = reg.id),
+    open_rows AS (
+        SELECT p.is_ledger, p.id, reconcile.row_ident(p.key, p.id) AS h FROM pending p
+        WHERE NOT EXISTS (SELECT FROM reconcile.cleared c
+                          WHERE c.recon_id = reg.id AND c.is_ledger = p.is_ledger AND c.run_id IS NOT NULL
+                            AND reconcile.row_ident(c.key, c.id) = reconcile.row_ident(p.key, p.id)))
+    SELECT reconcile.matching_sql(reg, run_query.as_of, 'run', lmark, smark), lsql, ssql, NULL::text, NULL::text,
+           COALESCE(pg_catalog.array_agg(o.h) FILTER (WHERE o.is_ledger), '{}'), '{}'::bytea[],
+           COALESCE(pg_catalog.array_agg(o.id) FILTER (WHERE o.is_ledger), '{}'),
+           COALESCE(pg_catalog.array_agg(o.h) FILTER (WHERE NOT o.is_ledger), '{}'), '{}'::bytea[],
+           COALESCE(pg_catalog.array_agg(o.id) FILTER (WHERE NOT o.is_ledger), '{}')
+    FROM open_rows o;
 END
 $$;
-COMMENT ON FUNCTION reconcile.run_query(bigint, date, name) IS
-'Internal to reconcile.run: locks the registration (55P03 at once while another run holds it) and returns the query of the run, with the cleared rows as parameters for a caller narrowed by row level security';
-REVOKE ALL ON FUNCTION reconcile.run_query(bigint, date, name) FROM PUBLIC;
+COMMENT ON FUNCTION reconcile.run_query(bigint, date, name, boolean) IS
+'Internal to reconcile.run: locks the registration (55P03 at once while another run holds it) and returns the query of the run (with the cleared rows as parameters for a caller narrowed by row level security, with the open rows as parameters for a side read from its mark) and per side the query of its new mark or the mark it keeps';
+REVOKE ALL ON FUNCTION reconcile.run_query(bigint, date, name, boolean) FROM PUBLIC;
 
 -- The rows a run or a manual match read with the caller's rights, to its bookkeeping only
 -- (src/trust.c); refused anywhere else.
@@ -259,7 +344,7 @@ REVOKE ALL ON FUNCTION reconcile.captured() FROM PUBLIC;
 -- lateral joins that must nest are materialized first), and JIT compiling on it costs more than
 -- it saves.
 CREATE FUNCTION reconcile.record_run(recon_id bigint, as_of date, started_at timestamptz, run_by name,
-                                     read_rows bigint)
+                                     read_rows bigint, ledger_mark text, statement_mark text)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -276,8 +361,9 @@ DECLARE
     unread  bigint[] := '{}';
 BEGIN
     SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = record_run.recon_id;
-    INSERT INTO reconcile.runs (name, as_of, started_at, run_by, recon_id)
-    VALUES (reg.name, record_run.as_of, record_run.started_at, record_run.run_by, reg.id)
+    INSERT INTO reconcile.runs (name, as_of, started_at, run_by, recon_id, ledger_mark, statement_mark)
+    VALUES (reg.name, record_run.as_of, record_run.started_at, record_run.run_by, reg.id,
+            record_run.ledger_mark, record_run.statement_mark)
     RETURNING run_id INTO rid;
 
     INSERT INTO reconcile.results (run_id, name, key, ledger_id, statement_id, category, amount_diff,
@@ -336,6 +422,9 @@ BEGIN
                    AND NOT EXISTS (SELECT FROM reconcile.results x
                                    WHERE x.run_id = rid AND x.statement_id = i.statement_id
                                      AND x.key IS NOT DISTINCT FROM i.key)));
+    ELSE
+        -- it read every row unmatch released, whatever its marks
+        DELETE FROM reconcile.released r WHERE r.recon_id = reg.id;
     END IF;
 
     -- items found again with other amounts, dates or category: approved for those amounts only
@@ -447,7 +536,9 @@ BEGIN
     WHERE run_id = rid;
     PERFORM reconcile.audit(reg.id, 'run', reg.name, NULL,
                             pg_catalog.jsonb_build_object('run_id', rid, 'as_of', record_run.as_of,
-                                                          'counts', cnt, 'rows_read', read_rows),
+                                                          'counts', cnt, 'rows_read', read_rows,
+                                                          'ledger_mark', record_run.ledger_mark,
+                                                          'statement_mark', record_run.statement_mark),
                             record_run.run_by);
     -- delivered when the transaction commits; any role may LISTEN, so the name and the id only
     PERFORM pg_catalog.pg_notify('reconcile',
@@ -455,21 +546,22 @@ BEGIN
     RETURN rid;
 END
 $$;
-COMMENT ON FUNCTION reconcile.record_run(bigint, date, timestamptz, name, bigint) IS
-'Internal to reconcile.run: records a run from the rows it read (results, cleared rows, reported manual matches, items, counts, audit entry, notification); runs as the tables'' owner, within reconcile.run only';
-REVOKE ALL ON FUNCTION reconcile.record_run(bigint, date, timestamptz, name, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION reconcile.record_run(bigint, date, timestamptz, name, bigint, text, text) IS
+'Internal to reconcile.run: records a run from the rows it read (results, cleared rows, reported manual matches, items, counts, marks, audit entry, notification); runs as the tables'' owner, within reconcile.run only';
+REVOKE ALL ON FUNCTION reconcile.record_run(bigint, date, timestamptz, name, bigint, text, text) FROM PUBLIC;
 
 ----------------------------------------------------------------------------
 -- Runs
 ----------------------------------------------------------------------------
 
 -- One C entry point (src/run.c): the sources are read with the caller's rights, the bookkeeping is
--- written with the tables' owner's, in a security-restricted operation (src/trust.c).
-CREATE FUNCTION reconcile.run(name text, as_of date DEFAULT current_date)
+-- written with the tables' owner's, in a security-restricted operation (src/trust.c).  A side with
+-- a seq column is read from the previous run's mark on, unless full (SPEC 5a).
+CREATE FUNCTION reconcile.run(name text, as_of date DEFAULT current_date, "full" boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'rc_run'
 LANGUAGE C
 SET jit = off                           -- the work is in C; compiling the plan only costs
 ;
-COMMENT ON FUNCTION reconcile.run(text, date) IS
-'Matches the reconciliation''s rows that no earlier run cleared, reading the sources with the caller''s rights, stores the results, clears what matched, opens or updates items, writes audit_log and notifies channel reconcile with the name and run id; returns the run id (55P03 while another run of it is under way)';
+COMMENT ON FUNCTION reconcile.run(text, date, boolean) IS
+'Matches the reconciliation''s rows that no earlier run cleared (with seq mapped, only the rows past the previous run''s mark and the open ones, unless full), reading the sources with the caller''s rights, stores the results, clears what matched, opens or updates items, records the marks, writes audit_log and notifies channel reconcile with the name and run id; returns the run id (55P03 while another run of it is under way)';

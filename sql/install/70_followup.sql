@@ -434,8 +434,12 @@ BEGIN
                                       AND f ->> 'k' IS NOT DISTINCT FROM c.key)) THEN
         RAISE EXCEPTION 'ledger row "%" of "%" is not matched', ledger_id, name USING ERRCODE = '42704';
     END IF;
+    -- released: read again by the next run, even one that reads from a mark (SPEC 5a)
     WITH d AS (DELETE FROM reconcile.cleared c WHERE c.recon_id = reg.id AND c.match_tag = ANY (tags)
-               RETURNING c.is_ledger, c.id, c.category)
+               RETURNING c.is_ledger, c.key, c.id, c.category),
+    r AS (INSERT INTO reconcile.released (recon_id, is_ledger, key, id)
+          SELECT reg.id, d.is_ledger, d.key, d.id FROM d
+          ON CONFLICT DO NOTHING)
     SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('ledger', d.is_ledger, 'id', d.id,
                                                               'category', d.category))
     INTO freed FROM d;
