@@ -8,7 +8,7 @@
 -- - reconcile.run(name, as_of, full boolean DEFAULT false): a side with seq is read from the
 --   previous run's mark on (the rows past it, and the ones still open), unless full;
 -- - reconcile.runs has ledger_mark and statement_mark; reconcile.released lists the rows
---   unmatch released until a run reads them.
+--   unmatch released until a run reads them, reconcile.skipped the cleared rows live items hold.
 -- Registrations made before have no seq: their runs read as before.
 
 ALTER TABLE reconcile.runs ADD COLUMN ledger_mark text, ADD COLUMN statement_mark text;
@@ -29,8 +29,35 @@ COMMENT ON COLUMN reconcile.released.recon_id IS 'The registration';
 COMMENT ON COLUMN reconcile.released.is_ledger IS 'Side of the row';
 COMMENT ON COLUMN reconcile.released.key IS 'Key of the row';
 COMMENT ON COLUMN reconcile.released.id IS 'Id of the row';
-ALTER TABLE reconcile.released ENABLE ROW LEVEL SECURITY;   -- no policy: the owner's alone
+
+ALTER TABLE reconcile.released ENABLE ROW LEVEL SECURITY;
+CREATE POLICY released_visible ON reconcile.released FOR SELECT
+    USING (recon_id IN (SELECT reconcile.readable(true)));
+GRANT SELECT ON reconcile.released TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('reconcile.released', '');
+
+-- Rows a run cleared (or a manual match of which it reported) that a live item still holds, or that
+-- unmatch had released: a run that reads from a mark (SPEC 5a) reads the live items' rows by id,
+-- and leaves these out without looking each of them up in the cleared rows' index.  Few: a
+-- resolved item whose rows are now matched elsewhere, an item out of a narrowed run's sight.
+CREATE TABLE reconcile.skipped (
+    recon_id  bigint NOT NULL,
+    is_ledger boolean NOT NULL,
+    key       text,
+    id        text NOT NULL
+);
+CREATE UNIQUE INDEX skipped_identity ON reconcile.skipped (recon_id, is_ledger, reconcile.row_ident(key, id));
+COMMENT ON TABLE reconcile.skipped IS 'Rows a run cleared that a live item still holds (or unmatch had released): a run from its mark does not read them again';
+COMMENT ON COLUMN reconcile.skipped.recon_id IS 'The registration';
+COMMENT ON COLUMN reconcile.skipped.is_ledger IS 'Side of the row';
+COMMENT ON COLUMN reconcile.skipped.key IS 'Key of the row';
+COMMENT ON COLUMN reconcile.skipped.id IS 'Id of the row';
+
+ALTER TABLE reconcile.skipped ENABLE ROW LEVEL SECURITY;
+CREATE POLICY skipped_visible ON reconcile.skipped FOR SELECT
+    USING (recon_id IN (SELECT reconcile.readable(true)));
+GRANT SELECT ON reconcile.skipped TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('reconcile.skipped', '');
 
 -- The greater-than operator of a type's default btree ordering, as OPERATOR(schema.name), for the
 -- comparisons with a run's mark; NULL when the type has none and cannot be a seq column
@@ -336,7 +363,8 @@ DROP FUNCTION reconcile.run_query(bigint, date, name);
 -- mark: the rows at or before it that are still open go into the query as parameters, in the
 -- places of run_by_value's ($1 and $3 ledger, $4 and $6 statement: their hashes and their ids):
 -- the live items' rows, the manual matches no run has reported, the rows unmatch released; less
--- the rows runs have cleared since.
+-- those of them that runs have cleared since (reconcile.skipped, which record_run keeps: looking
+-- each one up in the cleared rows' index would cost a random read of that index per open row).
 CREATE FUNCTION reconcile.run_query(recon_id bigint, as_of date, caller name, "full" boolean)
 RETURNS TABLE (query text, ledger_mark_sql text, statement_mark_sql text, ledger_mark text,
                statement_mark text, p1 bytea[], p2 bytea[], p3 text[], p4 bytea[], p5 bytea[], p6 text[])
@@ -410,9 +438,9 @@ BEGIN
         SELECT r.is_ledger, r.key, r.id FROM reconcile.released r WHERE r.recon_id = reg.id),
     open_rows AS (
         SELECT p.is_ledger, p.id, reconcile.row_ident(p.key, p.id) AS h FROM pending p
-        WHERE NOT EXISTS (SELECT FROM reconcile.cleared c
-                          WHERE c.recon_id = reg.id AND c.is_ledger = p.is_ledger AND c.run_id IS NOT NULL
-                            AND reconcile.row_ident(c.key, c.id) = reconcile.row_ident(p.key, p.id)))
+        WHERE NOT EXISTS (SELECT FROM reconcile.skipped k
+                          WHERE k.recon_id = reg.id AND k.is_ledger = p.is_ledger AND k.id = p.id
+                            AND k.key IS NOT DISTINCT FROM p.key))
     SELECT reconcile.matching_sql(reg, run_query.as_of, 'run', lmark, smark), lsql, ssql, NULL::text, NULL::text,
            COALESCE(pg_catalog.array_agg(o.h) FILTER (WHERE o.is_ledger), '{}'), '{}'::bytea[],
            COALESCE(pg_catalog.array_agg(o.id) FILTER (WHERE o.is_ledger), '{}'),
@@ -616,6 +644,44 @@ BEGIN
            reg.id
     FROM moved m WHERE NOT m.matched AND m.was_status <> 'open';
 
+    -- the rows this run cleared or reported that a live item still holds, or that unmatch had
+    -- released: a run from a mark leaves them out (run_query); and the ones no longer so held.
+    -- Only items this run did not find again can hold such a row (the rows of a discrepancy are
+    -- not cleared in the run that finds it): usually none, and then nothing is scanned.
+    IF EXISTS (SELECT FROM reconcile.items i WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.last_run_id <> rid)
+       OR EXISTS (SELECT FROM reconcile.released r WHERE r.recon_id = reg.id) THEN
+        WITH live AS MATERIALIZED (
+            SELECT true AS is_ledger, i.key, i.ledger_id AS id FROM reconcile.items i
+            WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.last_run_id <> rid AND i.ledger_id IS NOT NULL
+            UNION ALL
+            SELECT false, i.key, i.statement_id FROM reconcile.items i
+            WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.last_run_id <> rid AND i.statement_id IS NOT NULL
+            UNION ALL
+            SELECT r.is_ledger, r.key, r.id FROM reconcile.released r WHERE r.recon_id = reg.id),
+        settled AS (
+            SELECT side.is_ledger, x.key, side.id
+            FROM reconcile.results x
+            CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
+            WHERE x.run_id = rid AND side.id IS NOT NULL AND (reconcile.clears(x.category) OR x.category = 'manual'))
+        INSERT INTO reconcile.skipped (recon_id, is_ledger, key, id)
+        SELECT DISTINCT reg.id, l.is_ledger, l.key, l.id FROM live l
+        WHERE EXISTS (SELECT FROM settled s WHERE s.is_ledger = l.is_ledger AND s.id = l.id AND s.key IS NOT DISTINCT FROM l.key)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF EXISTS (SELECT FROM reconcile.skipped k WHERE k.recon_id = reg.id) THEN
+        DELETE FROM reconcile.skipped k
+        WHERE k.recon_id = reg.id
+          AND NOT EXISTS (SELECT FROM reconcile.items i
+                          WHERE k.is_ledger AND i.recon_id = reg.id AND i.status <> 'cleared'
+                            AND i.ledger_id = k.id AND i.key IS NOT DISTINCT FROM k.key)
+          AND NOT EXISTS (SELECT FROM reconcile.items i
+                          WHERE NOT k.is_ledger AND i.recon_id = reg.id AND i.status <> 'cleared'
+                            AND i.statement_id = k.id AND i.key IS NOT DISTINCT FROM k.key)
+          AND NOT EXISTS (SELECT FROM reconcile.released r
+                          WHERE r.recon_id = reg.id AND r.is_ledger = k.is_ledger AND r.id = k.id
+                            AND r.key IS NOT DISTINCT FROM k.key);
+    END IF;
+
     SELECT COALESCE(pg_catalog.jsonb_object_agg(c, n), '{}') INTO cnt
     FROM (SELECT x.category::text AS c, pg_catalog.count(*) AS n FROM reconcile.results x
           WHERE x.run_id = rid GROUP BY x.category ORDER BY x.category) t;
@@ -695,7 +761,10 @@ BEGIN
                RETURNING c.is_ledger, c.key, c.id, c.category),
     r AS (INSERT INTO reconcile.released (recon_id, is_ledger, key, id)
           SELECT reg.id, d.is_ledger, d.key, d.id FROM d
-          ON CONFLICT DO NOTHING)
+          ON CONFLICT DO NOTHING),
+    k AS (DELETE FROM reconcile.skipped k USING d
+          WHERE k.recon_id = reg.id AND k.is_ledger = d.is_ledger AND k.id = d.id
+            AND k.key IS NOT DISTINCT FROM d.key)
     SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('ledger', d.is_ledger, 'id', d.id,
                                                               'category', d.category))
     INTO freed FROM d;

@@ -71,8 +71,8 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.resolve_column(regclass,text,text,jsonb,boolean)',
                     'reconcile.raw_key(regclass,regclass,jsonb)', 'reconcile.side_sql(regclass,boolean,jsonb,boolean)',
                     'reconcile.key_text(anyelement)', 'reconcile.text_sql(regclass,text)',
-                    'reconcile.source_sql(regclass,boolean,jsonb,boolean,bigint,text)', 'reconcile.rule_sql(reconcile.rule)',
-                    'reconcile.matching_sql(reconcile.reconciliations,date,text)',
+                    'reconcile.source_sql(regclass,boolean,jsonb,boolean,bigint,text,text)', 'reconcile.rule_sql(reconcile.rule)',
+                    'reconcile.matching_sql(reconcile.reconciliations,date,text,text,text)', 'reconcile.order_operator(regtype)',
                     'reconcile.define_views(reconcile.reconciliations,boolean)', 'reconcile.require_pg_cron()'],
               'the internal functions PUBLIC may execute are those that run with the caller''s rights or in policies');
 SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
@@ -85,8 +85,8 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.match_agg_deserialfn(bytea,internal)', 'reconcile.match_agg_finalfn(internal)',
                     'reconcile.match_detail_agg_finalfn(internal)', 'reconcile.audit(bigint,text,text,bigint,jsonb,name)',
                     'reconcile.audit_log_refuse()', 'reconcile.item_for_update(bigint,name)',
-                    'reconcile.lock_registration(bigint,boolean)', 'reconcile.run_query(bigint,date,name)',
-                    'reconcile.captured()', 'reconcile.record_run(bigint,date,timestamp with time zone,name,bigint)',
+                    'reconcile.lock_registration(bigint,boolean)', 'reconcile.run_query(bigint,date,name,boolean)',
+                    'reconcile.captured()', 'reconcile.record_run(bigint,date,timestamp with time zone,name,bigint,text,text)',
                     'reconcile.manual_query(bigint)', 'reconcile.record_manual(bigint,text[],text[],text,name,text)',
                     'reconcile.rows_query(reconcile.reconciliations)', 'reconcile.unmatch_query(bigint,text)',
                     'reconcile.record_unmatch(bigint,text,name,text)',

@@ -112,7 +112,7 @@ RESET SESSION AUTHORIZATION;
 ---------------------------------------------------------------------------------------------------
 SET SESSION AUTHORIZATION rc_sec_attacker;
 SELECT throws_ok($$SELECT reconcile.record_run((SELECT id FROM reconcile.reconciliations WHERE name = 'atk_view'),
-                                               '2026-11-05', now(), 'rc_sec_attacker', 0)$$,
+                                               '2026-11-05', now(), 'rc_sec_attacker', 0, NULL, NULL)$$,
                  '42501', NULL, 'the run''s bookkeeping cannot be called directly');
 SELECT throws_ok($$SELECT * FROM reconcile.captured() AS t(key text, ledger_id text)$$, '42501', NULL,
                  'nor the rows it reads');

@@ -6,7 +6,7 @@
 -- a run narrowed by row level security, the marks, and each bad mapping's SQLSTATE.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT plan(30);
+SELECT plan(33);
 
 CREATE SCHEMA sq;
 CREATE TABLE sq.ledger (id bigserial PRIMARY KEY, key text, amount numeric(12,2), tx_date date, ref text);
@@ -123,6 +123,21 @@ SELECT is(pg_temp.state('sq_inc'), pg_temp.state('sq_all'), 'day 5: an open row 
 SELECT ok(NOT EXISTS (SELECT FROM reconcile.items i WHERE i.name = 'sq_inc' AND i.status <> 'cleared'
                       AND i.statement_id = (SELECT id::text FROM sq.bank WHERE memo = 'PAY INV-2-14')),
           'the open row corrected by its update is matched');
+
+-- a resolved item whose ledger row then matches a new bank line: the item opens again with that row
+-- cleared, and a run from the mark must not read the row again (reconcile.skipped)
+SELECT reconcile.resolve(i.item_id, 'customer paid 5.00 short')
+FROM reconcile.items i WHERE i.name IN ('sq_inc', 'sq_all') AND i.status = 'open'
+  AND i.ledger_id = (SELECT id::text FROM sq.ledger WHERE ref = 'INV-2-21');
+INSERT INTO sq.bank (key, amount, tx_date, memo)
+SELECT key, amount, tx_date, 'PAY INV-2-21 again' FROM sq.ledger WHERE ref = 'INV-2-21';
+SELECT pg_temp.both('2026-03-10');
+SELECT is(pg_temp.state('sq_inc'), pg_temp.state('sq_all'), 'a resolved item''s row matched elsewhere: the item opens again');
+SELECT ok(EXISTS (SELECT FROM reconcile.skipped k JOIN reconcile.reconciliations g ON g.id = k.recon_id
+                  WHERE g.name = 'sq_inc' AND k.is_ledger AND k.id = (SELECT id::text FROM sq.ledger WHERE ref = 'INV-2-21')),
+          'and its cleared row is listed as one to skip');
+SELECT pg_temp.both('2026-03-10');
+SELECT is(pg_temp.state('sq_inc'), pg_temp.state('sq_all'), 'the next run from the mark skips it');
 
 -- a run with nothing new reads the open rows and finds what a full read finds
 SELECT pg_temp.both('2026-03-10');

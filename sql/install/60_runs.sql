@@ -127,6 +127,23 @@ COMMENT ON COLUMN reconcile.released.is_ledger IS 'Side of the row';
 COMMENT ON COLUMN reconcile.released.key IS 'Key of the row';
 COMMENT ON COLUMN reconcile.released.id IS 'Id of the row';
 
+-- Rows a run cleared (or a manual match of which it reported) that a live item still holds, or that
+-- unmatch had released: a run that reads from a mark (SPEC 5a) reads the live items' rows by id,
+-- and leaves these out without looking each of them up in the cleared rows' index.  Few: a
+-- resolved item whose rows are now matched elsewhere, an item out of a narrowed run's sight.
+CREATE TABLE reconcile.skipped (
+    recon_id  bigint NOT NULL,
+    is_ledger boolean NOT NULL,
+    key       text,
+    id        text NOT NULL
+);
+CREATE UNIQUE INDEX skipped_identity ON reconcile.skipped (recon_id, is_ledger, reconcile.row_ident(key, id));
+COMMENT ON TABLE reconcile.skipped IS 'Rows a run cleared that a live item still holds (or unmatch had released): a run from its mark does not read them again';
+COMMENT ON COLUMN reconcile.skipped.recon_id IS 'The registration';
+COMMENT ON COLUMN reconcile.skipped.is_ledger IS 'Side of the row';
+COMMENT ON COLUMN reconcile.skipped.key IS 'Key of the row';
+COMMENT ON COLUMN reconcile.skipped.id IS 'Id of the row';
+
 CREATE TABLE reconcile.audit_log (
     audit_id     bigserial PRIMARY KEY,
     at           timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
@@ -173,7 +190,14 @@ ALTER TABLE reconcile.runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reconcile.results ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reconcile.audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reconcile.cleared ENABLE ROW LEVEL SECURITY;
-ALTER TABLE reconcile.released ENABLE ROW LEVEL SECURITY;   -- no policy: the owner's alone
+ALTER TABLE reconcile.released ENABLE ROW LEVEL SECURITY;
+CREATE POLICY released_visible ON reconcile.released FOR SELECT
+    USING (recon_id IN (SELECT reconcile.readable(true)));
+GRANT SELECT ON reconcile.released TO PUBLIC;
+ALTER TABLE reconcile.skipped ENABLE ROW LEVEL SECURITY;
+CREATE POLICY skipped_visible ON reconcile.skipped FOR SELECT
+    USING (recon_id IN (SELECT reconcile.readable(true)));
+GRANT SELECT ON reconcile.skipped TO PUBLIC;
 CREATE POLICY runs_visible ON reconcile.runs FOR SELECT
     USING (recon_id IN (SELECT reconcile.readable(true))
            OR (run_by = current_user AND recon_id IN (SELECT reconcile.readable(false))));
@@ -196,6 +220,7 @@ SELECT pg_catalog.pg_extension_config_dump('reconcile.results', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.cleared', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.released', '');
+SELECT pg_catalog.pg_extension_config_dump('reconcile.skipped', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.audit_log_audit_id_seq', '');
 
@@ -233,7 +258,8 @@ REVOKE ALL ON FUNCTION reconcile.audit(bigint, text, text, bigint, jsonb, name) 
 -- mark: the rows at or before it that are still open go into the query as parameters, in the
 -- places of run_by_value's ($1 and $3 ledger, $4 and $6 statement: their hashes and their ids):
 -- the live items' rows, the manual matches no run has reported, the rows unmatch released; less
--- the rows runs have cleared since.
+-- those of them that runs have cleared since (reconcile.skipped, which record_run keeps: looking
+-- each one up in the cleared rows' index would cost a random read of that index per open row).
 CREATE FUNCTION reconcile.run_query(recon_id bigint, as_of date, caller name, "full" boolean)
 RETURNS TABLE (query text, ledger_mark_sql text, statement_mark_sql text, ledger_mark text,
                statement_mark text, p1 bytea[], p2 bytea[], p3 text[], p4 bytea[], p5 bytea[], p6 text[])
@@ -307,9 +333,9 @@ BEGIN
         SELECT r.is_ledger, r.key, r.id FROM reconcile.released r WHERE r.recon_id = reg.id),
     open_rows AS (
         SELECT p.is_ledger, p.id, reconcile.row_ident(p.key, p.id) AS h FROM pending p
-        WHERE NOT EXISTS (SELECT FROM reconcile.cleared c
-                          WHERE c.recon_id = reg.id AND c.is_ledger = p.is_ledger AND c.run_id IS NOT NULL
-                            AND reconcile.row_ident(c.key, c.id) = reconcile.row_ident(p.key, p.id)))
+        WHERE NOT EXISTS (SELECT FROM reconcile.skipped k
+                          WHERE k.recon_id = reg.id AND k.is_ledger = p.is_ledger AND k.id = p.id
+                            AND k.key IS NOT DISTINCT FROM p.key))
     SELECT reconcile.matching_sql(reg, run_query.as_of, 'run', lmark, smark), lsql, ssql, NULL::text, NULL::text,
            COALESCE(pg_catalog.array_agg(o.h) FILTER (WHERE o.is_ledger), '{}'), '{}'::bytea[],
            COALESCE(pg_catalog.array_agg(o.id) FILTER (WHERE o.is_ledger), '{}'),
@@ -521,6 +547,44 @@ BEGIN
                                          'was_status', m.was_status),
            reg.id
     FROM moved m WHERE NOT m.matched AND m.was_status <> 'open';
+
+    -- the rows this run cleared or reported that a live item still holds, or that unmatch had
+    -- released: a run from a mark leaves them out (run_query); and the ones no longer so held.
+    -- Only items this run did not find again can hold such a row (the rows of a discrepancy are
+    -- not cleared in the run that finds it): usually none, and then nothing is scanned.
+    IF EXISTS (SELECT FROM reconcile.items i WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.last_run_id <> rid)
+       OR EXISTS (SELECT FROM reconcile.released r WHERE r.recon_id = reg.id) THEN
+        WITH live AS MATERIALIZED (
+            SELECT true AS is_ledger, i.key, i.ledger_id AS id FROM reconcile.items i
+            WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.last_run_id <> rid AND i.ledger_id IS NOT NULL
+            UNION ALL
+            SELECT false, i.key, i.statement_id FROM reconcile.items i
+            WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.last_run_id <> rid AND i.statement_id IS NOT NULL
+            UNION ALL
+            SELECT r.is_ledger, r.key, r.id FROM reconcile.released r WHERE r.recon_id = reg.id),
+        settled AS (
+            SELECT side.is_ledger, x.key, side.id
+            FROM reconcile.results x
+            CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
+            WHERE x.run_id = rid AND side.id IS NOT NULL AND (reconcile.clears(x.category) OR x.category = 'manual'))
+        INSERT INTO reconcile.skipped (recon_id, is_ledger, key, id)
+        SELECT DISTINCT reg.id, l.is_ledger, l.key, l.id FROM live l
+        WHERE EXISTS (SELECT FROM settled s WHERE s.is_ledger = l.is_ledger AND s.id = l.id AND s.key IS NOT DISTINCT FROM l.key)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF EXISTS (SELECT FROM reconcile.skipped k WHERE k.recon_id = reg.id) THEN
+        DELETE FROM reconcile.skipped k
+        WHERE k.recon_id = reg.id
+          AND NOT EXISTS (SELECT FROM reconcile.items i
+                          WHERE k.is_ledger AND i.recon_id = reg.id AND i.status <> 'cleared'
+                            AND i.ledger_id = k.id AND i.key IS NOT DISTINCT FROM k.key)
+          AND NOT EXISTS (SELECT FROM reconcile.items i
+                          WHERE NOT k.is_ledger AND i.recon_id = reg.id AND i.status <> 'cleared'
+                            AND i.statement_id = k.id AND i.key IS NOT DISTINCT FROM k.key)
+          AND NOT EXISTS (SELECT FROM reconcile.released r
+                          WHERE r.recon_id = reg.id AND r.is_ledger = k.is_ledger AND r.id = k.id
+                            AND r.key IS NOT DISTINCT FROM k.key);
+    END IF;
 
     SELECT COALESCE(pg_catalog.jsonb_object_agg(c, n), '{}') INTO cnt
     FROM (SELECT x.category::text AS c, pg_catalog.count(*) AS n FROM reconcile.results x

@@ -439,7 +439,10 @@ BEGIN
                RETURNING c.is_ledger, c.key, c.id, c.category),
     r AS (INSERT INTO reconcile.released (recon_id, is_ledger, key, id)
           SELECT reg.id, d.is_ledger, d.key, d.id FROM d
-          ON CONFLICT DO NOTHING)
+          ON CONFLICT DO NOTHING),
+    k AS (DELETE FROM reconcile.skipped k USING d
+          WHERE k.recon_id = reg.id AND k.is_ledger = d.is_ledger AND k.id = d.id
+            AND k.key IS NOT DISTINCT FROM d.key)
     SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('ledger', d.is_ledger, 'id', d.id,
                                                               'category', d.category))
     INTO freed FROM d;

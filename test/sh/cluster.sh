@@ -53,6 +53,18 @@ rc_deps() {
 	return $rc
 }
 
+# rc_duckdb: a directory holding node_modules/@duckdb/node-api (installed there with npm, Node.js
+# with apt-get, when missing; outside the checkout: nothing fetched is committed); prints its path
+rc_duckdb() {
+	local dir=${RC_DUCKDB_DIR:-/var/tmp/reconcile-duckdb}
+	command -v node >/dev/null && command -v npm >/dev/null || rc_deps "nodejs npm" >&2 || return 1
+	if [ ! -d "$dir/node_modules/@duckdb/node-api" ]; then
+		rc_log "installing @duckdb/node-api in $dir"
+		mkdir -p "$dir" && (cd "$dir" && npm install --silent --no-audit --no-fund @duckdb/node-api >&2) || return 1
+	fi
+	echo "$dir"
+}
+
 rc_pg_config() {
 	if [ -x /usr/lib/postgresql/15/bin/pg_config ]; then
 		echo /usr/lib/postgresql/15/bin/pg_config
