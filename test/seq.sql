@@ -6,7 +6,7 @@
 -- a run narrowed by row level security, the marks, and each bad mapping's SQLSTATE.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT plan(33);
+SELECT plan(41);
 
 CREATE SCHEMA sq;
 CREATE TABLE sq.ledger (id bigserial PRIMARY KEY, key text, amount numeric(12,2), tx_date date, ref text);
@@ -193,6 +193,72 @@ SELECT pg_temp.both('2026-03-10');
 SELECT is(pg_temp.held('sq_inc'), pg_temp.held('sq_all'),
           'the next full-sight run still reads the rows the clerk could not see (the same items and cleared rows; the clerk''s run cleared some of them earlier)');
 ALTER TABLE sq.bank DISABLE ROW LEVEL SECURITY;
+
+-- a hostile view as a source: its function runs in the mark's read and in the rows', as the caller
+-- (a member of the role granted the sources), never as the extension's owner; an outsider cannot run
+CREATE ROLE sq_reader;
+CREATE ROLE sq_member IN ROLE sq_reader;
+CREATE ROLE sq_outsider;
+CREATE TABLE sq.spy (who name);
+CREATE FUNCTION sq.spy_seq(t timestamptz) RETURNS timestamptz LANGUAGE plpgsql VOLATILE AS $$
+BEGIN INSERT INTO sq.spy VALUES (current_user); RETURN t; END $$;
+CREATE VIEW sq.bank_v WITH (security_invoker = true) AS
+    SELECT id, key, amount, tx_date, memo, sq.spy_seq(changed) AS changed FROM sq.bank;
+GRANT USAGE ON SCHEMA sq TO sq_reader, sq_outsider;
+GRANT SELECT ON sq.ledger, sq.bank, sq.bank_v TO sq_reader;
+GRANT INSERT ON sq.spy TO sq_reader;
+SELECT reconcile.create('sq_view', 'sq.ledger', 'sq.bank_v', reconcile.rule(abs_tol => 0.01, days_after => 3),
+                        '{"ledger": {"seq": "id"}, "statement": {"ref": "memo", "seq": "changed"}}');
+SET LOCAL ROLE sq_member;
+SELECT ok(reconcile.run('sq_view', '2026-03-10') > 0, 'a member of the role granted the sources runs a reconciliation with seq over a view');
+SELECT ok(reconcile.run('sq_view', '2026-03-10') > 0, 'and again, from the mark');
+RESET ROLE;
+SELECT is((SELECT array_agg(DISTINCT who) FROM sq.spy), ARRAY['sq_member']::name[],
+          'the view''s function ran as the caller only, in the mark''s read and the rows''');
+SELECT is((SELECT statement_mark FROM reconcile.runs WHERE name = 'sq_view' ORDER BY run_id DESC LIMIT 1), NULL,
+          'a view that calls a function may depend on who reads it: the run reads it whole and records no mark of it');
+
+-- a hostile ordering as a seq: a type whose btree comparison is the attacker's function runs in the
+-- mark's read and the rows' comparisons with the mark, as the caller only
+CREATE TYPE sq.stamp AS (t bigint);
+CREATE FUNCTION sq.stamp_cmp(a sq.stamp, b sq.stamp) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO sq.spy VALUES (current_user); RETURN CASE WHEN a.t < b.t THEN -1 WHEN a.t > b.t THEN 1 ELSE 0 END; END $$;
+CREATE FUNCTION sq.stamp_lt(a sq.stamp, b sq.stamp) RETURNS boolean LANGUAGE sql AS 'SELECT sq.stamp_cmp(a, b) < 0';
+CREATE FUNCTION sq.stamp_le(a sq.stamp, b sq.stamp) RETURNS boolean LANGUAGE sql AS 'SELECT sq.stamp_cmp(a, b) <= 0';
+CREATE FUNCTION sq.stamp_eq(a sq.stamp, b sq.stamp) RETURNS boolean LANGUAGE sql AS 'SELECT sq.stamp_cmp(a, b) = 0';
+CREATE FUNCTION sq.stamp_ge(a sq.stamp, b sq.stamp) RETURNS boolean LANGUAGE sql AS 'SELECT sq.stamp_cmp(a, b) >= 0';
+CREATE FUNCTION sq.stamp_gt(a sq.stamp, b sq.stamp) RETURNS boolean LANGUAGE sql AS 'SELECT sq.stamp_cmp(a, b) > 0';
+CREATE OPERATOR sq.< (LEFTARG = sq.stamp, RIGHTARG = sq.stamp, FUNCTION = sq.stamp_lt);
+CREATE OPERATOR sq.<= (LEFTARG = sq.stamp, RIGHTARG = sq.stamp, FUNCTION = sq.stamp_le);
+CREATE OPERATOR sq.= (LEFTARG = sq.stamp, RIGHTARG = sq.stamp, FUNCTION = sq.stamp_eq);
+CREATE OPERATOR sq.>= (LEFTARG = sq.stamp, RIGHTARG = sq.stamp, FUNCTION = sq.stamp_ge);
+CREATE OPERATOR sq.> (LEFTARG = sq.stamp, RIGHTARG = sq.stamp, FUNCTION = sq.stamp_gt);
+CREATE OPERATOR CLASS sq.stamp_ops DEFAULT FOR TYPE sq.stamp USING btree AS
+    OPERATOR 1 sq.<, OPERATOR 2 sq.<=, OPERATOR 3 sq.=, OPERATOR 4 sq.>=, OPERATOR 5 sq.>,
+    FUNCTION 1 sq.stamp_cmp(sq.stamp, sq.stamp);
+CREATE TABLE sq.hl (id int PRIMARY KEY, amount numeric, tx_date date, s sq.stamp);
+CREATE TABLE sq.hs (id int PRIMARY KEY, amount numeric, tx_date date, s sq.stamp);
+INSERT INTO sq.hl SELECT i, i, '2026-03-01', ROW(i)::sq.stamp FROM generate_series(1, 5) i;
+INSERT INTO sq.hs SELECT i, i, '2026-03-01', ROW(i)::sq.stamp FROM generate_series(1, 4) i;
+GRANT SELECT ON sq.hl, sq.hs TO sq_reader;
+SELECT reconcile.create('sq_type', 'sq.hl', 'sq.hs', reconcile.rule(), '{"ledger": {"seq": "s"}, "statement": {"seq": "s"}}');
+TRUNCATE sq.spy;
+SET LOCAL ROLE sq_member;
+SELECT reconcile.run('sq_type', '2026-03-10');
+RESET ROLE;
+INSERT INTO sq.hs VALUES (5, 5, '2026-03-01', ROW(5));
+SET LOCAL ROLE sq_member;
+SELECT reconcile.run('sq_type', '2026-03-10');
+RESET ROLE;
+SELECT is((SELECT array[ledger_mark, statement_mark] FROM reconcile.runs WHERE name = 'sq_type' ORDER BY run_id DESC LIMIT 1),
+          ARRAY['(5)', '(5)'], 'a seq of a type with the attacker''s ordering: marks by that ordering');
+SELECT is((SELECT counts FROM reconcile.runs WHERE name = 'sq_type' ORDER BY run_id DESC LIMIT 1),
+          '{"matched": 1}'::jsonb, 'the second run read from the mark and paired the new bank line with the open ledger row');
+SELECT is((SELECT array_agg(DISTINCT who) FROM sq.spy), ARRAY['sq_member']::name[],
+          'and the ordering''s function ran as the caller only');
+SET LOCAL ROLE sq_outsider;
+SELECT throws_ok($$SELECT reconcile.run('sq_view', '2026-03-10')$$, '42501', NULL, 'an outsider cannot run it: 42501');
+RESET ROLE;
 
 -- bad mappings and arguments
 SELECT throws_ok($$SELECT reconcile.create('sq_bad1', 'sq.ledger', 'sq.bank', reconcile.rule(), '{"ledger": {"seq": "nope"}}')$$,

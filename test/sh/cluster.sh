@@ -25,7 +25,8 @@ RC_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-1
 RC_BENCH_PGCONF="shared_buffers = 256MB
 work_mem = 64MB
 max_parallel_workers_per_gather = 2
-jit = off"
+jit = off
+max_wal_size = 8GB"
 # building and checking the Debian package (make test, make deb)
 RC_PACKAGES_DEB="debhelper dpkg-dev postgresql-server-dev-all"
 
