@@ -10,7 +10,8 @@
  *	   (reconcile.registered: 42704, 42501);
  *	2. as the owner: its lock (a run fails at once, 55P03, while another
  *	   holds it; a manual match waits) and the SQL to read the sources with;
- *	3. as the caller: that SQL, the rows kept in memory (rc_capture);
+ *	3. as the caller: for a run, each side's mark first (the greatest seq, SPEC
+ *	   5a; rc_caller_text), then that SQL, the rows kept in memory (rc_capture);
  *	4. as the owner, in a security-restricted operation: the bookkeeping
  *	   (reconcile.record_run, reconcile.record_manual, reconcile.record_unmatch),
  *	   which reads those rows through reconcile.captured().
