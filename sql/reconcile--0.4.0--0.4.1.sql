@@ -84,6 +84,8 @@ DECLARE
     rel       regclass;
     col       text;
     rid       bigint;
+    seqtype   regtype;
+    seqtypename text;
 BEGIN
     IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]{0,40}$' THEN
         RAISE EXCEPTION 'invalid reconciliation name "%"', name
@@ -148,14 +150,12 @@ BEGIN
         -- seq only when mapped: a column that happens to be called seq is often a line number
         IF COALESCE(columns -> side, '{}') ? 'seq' THEN
             col := reconcile.resolve_column(rel, side, 'seq', columns -> side, true);
-            IF reconcile.order_operator((SELECT a.atttypid FROM pg_catalog.pg_attribute a
-                                         WHERE a.attrelid = rel AND a.attname = col)::regtype) IS NULL THEN
+            SELECT a.atttypid, pg_catalog.format_type(a.atttypid, a.atttypmod) INTO seqtype, seqtypename
+            FROM pg_catalog.pg_attribute a WHERE a.attrelid = rel AND a.attname = col;
+            IF reconcile.order_operator(seqtype) IS NULL THEN
                 RAISE EXCEPTION 'column "%" of relation % cannot be the % seq column', col, rel, side
                     USING ERRCODE = '42804',
-                          DETAIL = pg_catalog.format('Its type %s has no ordering.',
-                                                     (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod)
-                                                      FROM pg_catalog.pg_attribute a
-                                                      WHERE a.attrelid = rel AND a.attname = col)),
+                          DETAIL = pg_catalog.format('Its type %s has no ordering.', seqtypename),
                           HINT = 'A seq column needs a type with a default btree ordering: a bigserial id, or a timestamp that changes whenever the row does.';
             END IF;
             sidecols := sidecols || pg_catalog.jsonb_build_object('seq', col);
@@ -202,76 +202,68 @@ RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN mode = 'run' AND mark IS NOT NULL THEN pg_catalog.format(
+    SELECT CASE
+        WHEN mode = 'run' AND mark IS NOT NULL THEN pg_catalog.format(
             'SELECT src.*, m.match_tag AS manual FROM ('
-            'SELECT n.* FROM (%1$s WHERE %2$I %3$s %4$s OR %2$I IS NULL) n '
-            'WHERE (SELECT 1 FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %5$s '
-            'AND c.is_ledger OPERATOR(pg_catalog.=) %6$s AND c.run_id IS NOT NULL '
+            'SELECT n.* FROM (%1$s WHERE %2$s OR %3$I IS NULL) n '
+            'WHERE (SELECT 1 FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %4$s '
+            'AND c.is_ledger OPERATOR(pg_catalog.=) %5$s AND c.run_id IS NOT NULL '
             'AND reconcile.row_ident(c.key, c.id) OPERATOR(pg_catalog.=) reconcile.row_ident((n.key)::text, n.id) '
             'LIMIT 1) IS NULL '
             'UNION ALL '
-            'SELECT p.* FROM (%1$s WHERE %2$I IS NOT NULL AND NOT %2$I %3$s %4$s%7$s) p '
-            'WHERE reconcile.row_ident((p.key)::text, p.id) OPERATOR(pg_catalog.=) ANY ($%8$s::bytea[]) '
+            'SELECT p.* FROM (%1$s WHERE %3$I IS NOT NULL AND NOT %2$s%6$s) p '
+            'WHERE reconcile.row_ident((p.key)::text, p.id) OPERATOR(pg_catalog.=) ANY ($%7$s::bytea[]) '
             'UNION ALL '
-            '%1$s WHERE %2$I IS NOT NULL AND NOT %2$I %3$s %4$s AND %9$I IS NULL) src '
-            'LEFT JOIN (SELECT c.key, c.id, c.match_tag FROM reconcile.cleared c '
-            'WHERE c.recon_id OPERATOR(pg_catalog.=) %5$s AND c.is_ledger OPERATOR(pg_catalog.=) %6$s '
-            'AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category AND c.run_id IS NULL) m '
-            'ON m.id OPERATOR(pg_catalog.=) src.id AND m.key IS NOT DISTINCT FROM (src.key)::text',
-            reconcile.side_sql(rel, is_ledger, cols, raw_key),
-            cols ->> 'seq', reconcile.order_operator(sq.atttypid::regtype),
-            pg_catalog.format('CAST(%L AS %s)', mark, pg_catalog.format_type(sq.atttypid, NULL)),
-            recon_id, CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
-            CASE WHEN idc.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
-                                       'pg_catalog.int8'::pg_catalog.regtype, 'pg_catalog.numeric'::pg_catalog.regtype,
-                                       'pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
-                                       'pg_catalog.bpchar'::pg_catalog.regtype, 'pg_catalog.uuid'::pg_catalog.regtype,
-                                       'pg_catalog.date'::pg_catalog.regtype, 'pg_catalog.timestamp'::pg_catalog.regtype,
-                                       'pg_catalog.timestamptz'::pg_catalog.regtype)
+            '%1$s WHERE %3$I IS NOT NULL AND NOT %2$s AND %8$I IS NULL) src %9$s',
+            t.side, pg_catalog.format('%I %s CAST(%L AS %s)', cols ->> 'seq', reconcile.order_operator(sq.typ),
+                                      mark, pg_catalog.format_type(sq.typ, NULL)),
+            cols ->> 'seq', recon_id, t.b,
+            CASE WHEN idc.typ IN ('pg_catalog.int2'::pg_catalog.regtype, 'pg_catalog.int4'::pg_catalog.regtype,
+                                  'pg_catalog.int8'::pg_catalog.regtype, 'pg_catalog.numeric'::pg_catalog.regtype,
+                                  'pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
+                                  'pg_catalog.bpchar'::pg_catalog.regtype, 'pg_catalog.uuid'::pg_catalog.regtype,
+                                  'pg_catalog.date'::pg_catalog.regtype, 'pg_catalog.timestamp'::pg_catalog.regtype,
+                                  'pg_catalog.timestamptz'::pg_catalog.regtype)
                  THEN pg_catalog.format(' AND %I OPERATOR(pg_catalog.=) ANY (CAST($%s AS %s[]))', cols ->> 'id',
-                                        CASE WHEN is_ledger THEN 3 ELSE 6 END,
-                                        pg_catalog.format_type(idc.atttypid, NULL))
+                                        CASE WHEN is_ledger THEN 3 ELSE 6 END, pg_catalog.format_type(idc.typ, NULL))
                  ELSE '' END,
-            CASE WHEN is_ledger THEN 1 ELSE 4 END,
-            cols ->> 'id')
-        ELSE CASE mode
-        WHEN 'run_by_value' THEN pg_catalog.format(
+            CASE WHEN is_ledger THEN 1 ELSE 4 END, cols ->> 'id', t.manual_join)
+        WHEN mode = 'run_by_value' THEN pg_catalog.format(
             'SELECT src.*, m.tag AS manual FROM (%s) src '
             'LEFT JOIN pg_catalog.unnest($%s::bytea[]) x(h) '
             'ON x.h OPERATOR(pg_catalog.=) reconcile.row_ident((src.key)::text, src.id) '
             'LEFT JOIN ROWS FROM (pg_catalog.unnest($%s::bytea[]), pg_catalog.unnest($%s::text[])) m(h, tag) '
             'ON m.h OPERATOR(pg_catalog.=) reconcile.row_ident((src.key)::text, src.id) WHERE x.h IS NULL',
-            reconcile.side_sql(rel, is_ledger, cols, raw_key),
-            CASE WHEN is_ledger THEN 1 ELSE 4 END, CASE WHEN is_ledger THEN 2 ELSE 5 END,
+            t.side, CASE WHEN is_ledger THEN 1 ELSE 4 END, CASE WHEN is_ledger THEN 2 ELSE 5 END,
             CASE WHEN is_ledger THEN 3 ELSE 6 END)
-        WHEN 'run' THEN pg_catalog.format(
+        WHEN mode = 'run' THEN pg_catalog.format(
             'SELECT src.*, m.match_tag AS manual FROM (%s) src '
             'LEFT JOIN (SELECT c.key, c.id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
             'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND c.run_id IS NOT NULL) c '
             'ON c.id OPERATOR(pg_catalog.=) src.id '
-            'AND c.key IS NOT DISTINCT FROM (src.key)::text '
-            'LEFT JOIN (SELECT c.key, c.id, c.match_tag FROM reconcile.cleared c '
-            'WHERE c.recon_id OPERATOR(pg_catalog.=) %s AND c.is_ledger OPERATOR(pg_catalog.=) %s '
-            'AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category AND c.run_id IS NULL) m '
-            'ON m.id OPERATOR(pg_catalog.=) src.id AND m.key IS NOT DISTINCT FROM (src.key)::text '
-            'WHERE c.id IS NULL',
-            reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
-            CASE WHEN is_ledger THEN 'true' ELSE 'false' END, recon_id,
-            CASE WHEN is_ledger THEN 'true' ELSE 'false' END)
+            'AND c.key IS NOT DISTINCT FROM (src.key)::text %s WHERE c.id IS NULL',
+            t.side, recon_id, t.b, t.manual_join)
         ELSE pg_catalog.format(
             'SELECT src.*, c.match_tag AS manual FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag '
             'FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
             'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND c.category OPERATOR(pg_catalog.=) '
             '''manual''::reconcile.category) c ON c.id OPERATOR(pg_catalog.=) src.id '
             'AND c.key IS NOT DISTINCT FROM (src.key)::text',
-            reconcile.side_sql(rel, is_ledger, cols, raw_key), recon_id,
-            CASE WHEN is_ledger THEN 'true' ELSE 'false' END)
-    END END
-    FROM (SELECT a.atttypid FROM pg_catalog.pg_attribute a
-          WHERE a.attrelid = rel AND a.attname = cols ->> 'seq' AND NOT a.attisdropped
-          UNION ALL SELECT 0::oid LIMIT 1) sq,
-         (SELECT a.atttypid FROM pg_catalog.pg_attribute a
-          WHERE a.attrelid = rel AND a.attname = cols ->> 'id' AND NOT a.attisdropped) idc
+            t.side, recon_id, t.b)
+    END
+    -- the side's SELECT, its is_ledger as SQL, and the join that tags the manual rows no run has
+    -- reported (a run's, with or without a mark); the seq and id columns' types, for a mark
+    FROM (SELECT reconcile.side_sql(rel, is_ledger, cols, raw_key) AS side, v.b,
+                 pg_catalog.format('LEFT JOIN (SELECT c.key, c.id, c.match_tag FROM reconcile.cleared c '
+                                   'WHERE c.recon_id OPERATOR(pg_catalog.=) %s AND c.is_ledger OPERATOR(pg_catalog.=) %s '
+                                   'AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category AND c.run_id IS NULL) m '
+                                   'ON m.id OPERATOR(pg_catalog.=) src.id AND m.key IS NOT DISTINCT FROM (src.key)::text',
+                                   recon_id, v.b) AS manual_join
+          FROM (SELECT CASE WHEN is_ledger THEN 'true' ELSE 'false' END AS b) v) t,
+         (SELECT (SELECT a.atttypid::regtype FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = rel AND a.attname = cols ->> 'seq' AND NOT a.attisdropped) AS typ) sq,
+         (SELECT (SELECT a.atttypid::regtype FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = rel AND a.attname = cols ->> 'id' AND NOT a.attisdropped) AS typ) idc
 $$;
 COMMENT ON FUNCTION reconcile.source_sql(regclass, boolean, jsonb, boolean, bigint, text, text) IS
 'Internal to reconcile.matching_sql: the SELECT of one source with the match tag of its manual rows; for a run (mode run, or run_by_value with the cleared rows as parameters), only the rows no earlier run cleared and the manual ones not yet reported; with a mark, of those only the rows past it and the ones still open';

@@ -255,9 +255,6 @@ rc_order_operator(PG_FUNCTION_ARGS)
 	Form_pg_operator op;
 	char	   *text;
 
-	if (!OidIsValid(PG_GETARG_OID(0)) ||
-		!SearchSysCacheExists1(TYPEOID, ObjectIdGetDatum(PG_GETARG_OID(0))))
-		PG_RETURN_NULL();
 	tc = lookup_type_cache(PG_GETARG_OID(0), TYPECACHE_LT_OPR | TYPECACHE_GT_OPR);
 	if (!OidIsValid(tc->lt_opr) || !OidIsValid(tc->gt_opr))
 		PG_RETURN_NULL();
