@@ -5,7 +5,7 @@
 -- are in test/sh/security.sh: they need other sessions or databases.)
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT plan(50);
+SELECT plan(56);
 
 CREATE ROLE rc_sec_owner;
 CREATE ROLE rc_sec_attacker;
@@ -200,6 +200,23 @@ SELECT ok(EXISTS (SELECT FROM reconcile.audit_log WHERE item_id = (SELECT item_i
                   AND details ->> 'why' LIKE '%amounts%' AND details -> 'was' ->> 'ledger_amount' = '77.00'),
           'and the audit log says why, with the amounts it was approved for');
 
+-- the partition a registration's first clearing made (reconcile.cleared_partition)
+SET SESSION AUTHORIZATION rc_sec_attacker;
+SELECT throws_ok(format('DELETE FROM reconcile.cleared_%s', (SELECT id FROM reconcile.reconciliations WHERE name = 'sec')),
+                 '42501', NULL, 'nor through the registration''s partition');
+SELECT throws_ok(format($$INSERT INTO reconcile.cleared_%s (name, is_ledger, id, category, match_tag, recon_id)
+                          VALUES ('sec', true, 'L9', 'matched', 'x', %s)$$,
+                        (SELECT id FROM reconcile.reconciliations WHERE name = 'sec'),
+                        (SELECT id FROM reconcile.reconciliations WHERE name = 'sec')),
+                 '42501', NULL, 'which cannot be written either');
+SELECT is((SELECT count(*) FROM reconcile.cleared WHERE name = 'sec'), 0::bigint,
+          'an outsider reads no cleared rows of a reconciliation whose sources it may not read');
+SELECT results_eq(format('SELECT count(*) FROM reconcile.cleared_%s', (SELECT id FROM reconcile.reconciliations WHERE name = 'sec')),
+                  ARRAY[0::bigint], 'nor through its partition, which has the parent''s policy');
+SELECT throws_ok($$CREATE TABLE reconcile.cleared_999999 (LIKE reconcile.cleared)$$, '42501', NULL,
+                 'no table can be planted under the name of a registration''s partition to come');
+RESET SESSION AUTHORIZATION;
+
 ---------------------------------------------------------------------------------------------------
 -- 5. Row level security on a source narrows a run, and the history such a role reads
 ---------------------------------------------------------------------------------------------------
@@ -211,6 +228,9 @@ CREATE TEMP TABLE narrow_run AS SELECT reconcile.run('sec', '2026-11-07') AS run
 SELECT is((SELECT array_agg(DISTINCT COALESCE(ledger_id, statement_id) ORDER BY COALESCE(ledger_id, statement_id))
            FROM reconcile.results WHERE run_id = (SELECT run_id FROM narrow_run)),
           ARRAY['L1'], 'its run reads only the rows it may see (L2/S2 were cleared; B rows are out of its sight)');
+SELECT results_eq(format('SELECT count(*) FROM reconcile.cleared_%s', (SELECT id FROM reconcile.reconciliations WHERE name = 'sec')),
+                  $$SELECT count(*) FROM reconcile.cleared WHERE name = 'sec'$$,
+                  'it reads as many cleared rows through the partition as through reconcile.cleared');
 RESET SESSION AUTHORIZATION;
 SELECT is((SELECT status FROM reconcile.items WHERE name = 'sec' AND ledger_id = 'L4'), 'open',
           'its run leaves alone the items of rows it could not see');

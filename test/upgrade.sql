@@ -1,9 +1,9 @@
--- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0 and 0.4.1 with a live reconciliation.
+-- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0, 0.4.1 and 0.4.2 with a live reconciliation.
 -- (test/sh/catalog.sh checks that the updated catalogue equals a fresh install's.)
 BEGIN;
 DROP EXTENSION IF EXISTS reconcile CASCADE;
 CREATE EXTENSION reconcile VERSION '0.1.0';
-SELECT plan(34);
+SELECT plan(44);
 
 CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
 CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
@@ -100,6 +100,41 @@ SELECT reconcile.run('up_seq', '2026-11-10', full => true);
 SELECT is((SELECT array[ledger_mark, statement_mark] FROM reconcile.runs WHERE name = 'up_seq'),
           array[(SELECT max(n)::text FROM public.up_l), (SELECT max(n)::text FROM public.up_s)],
           'and its first run records both marks');
+
+-- 0.4.2: cleared rows partitioned by registration; the registrations made before keep theirs
+-- where they were (the table of 0.4.1, now their partition), and their views read it as before
+CREATE TEMP TABLE up_before AS
+SELECT name, is_ledger, key, id, category, run_id, match_tag, recon_id, made_by FROM reconcile.cleared;
+CREATE TEMP TABLE up_view AS SELECT * FROM public.up_matches;
+ALTER EXTENSION reconcile UPDATE TO '0.4.2';
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.4.2', 'updated to 0.4.2');
+SELECT is((SELECT relkind::text FROM pg_class WHERE oid = 'reconcile.cleared'::regclass), 'p',
+          'reconcile.cleared is partitioned');
+SELECT set_eq($$SELECT name, is_ledger, key, id, category, run_id, match_tag, recon_id, made_by FROM reconcile.cleared_before_0_4_2$$,
+              $$SELECT * FROM up_before$$, 'every cleared row is kept, in the partition of the registrations made before');
+SELECT is((SELECT count(*) FROM pg_depend WHERE classid = 'pg_class'::regclass
+             AND objid = 'reconcile.cleared_before_0_4_2'::regclass AND deptype = 'e'), 0::bigint,
+          'which is not a member of the extension (pg_dump dumps it with its rows)');
+SELECT set_eq($$SELECT * FROM public.up_matches$$, $$SELECT * FROM up_view$$, 'the views read as before');
+INSERT INTO public.up_l (id, amount, tx_date) VALUES ('c42', 40, '2026-11-12'), ('d42', 41, '2026-11-12');
+INSERT INTO public.up_s (id, amount, tx_date) VALUES ('w42', 40, '2026-11-13'), ('v42', 99, '2026-11-13');
+SELECT reconcile.manual_match('up', ARRAY['d42'], ARRAY['v42'], 'after the update') \g /dev/null
+SELECT reconcile.run('up', '2026-11-14') AS up_run \gset
+SELECT is((SELECT counts FROM reconcile.runs WHERE run_id = :up_run),
+          '{"manual": 1, "matched": 1, "missing_in_ledger": 1}'::jsonb, 'a run under 0.4.2 continues the history');
+SELECT is((SELECT array_agg(DISTINCT c.tableoid::regclass::text) FROM reconcile.cleared c
+           WHERE c.name = 'up' AND (c.run_id = :up_run OR c.made_by IS NOT NULL)),
+          ARRAY['reconcile.cleared_before_0_4_2'], 'its new cleared rows and manual match go where the others are');
+SELECT reconcile.create('up_new', 'public.up_l', 'public.up_s') \g /dev/null
+SELECT reconcile.run('up_new', '2026-11-14') AS new_run \gset
+SELECT is((SELECT array_agg(DISTINCT c.tableoid::regclass::text) FROM reconcile.cleared c WHERE c.name = 'up_new'),
+          ARRAY['reconcile.cleared_' || (SELECT id FROM reconcile.reconciliations WHERE name = 'up_new')],
+          'a registration made after the update clears its rows into a partition of its own');
+SELECT is((SELECT count(*) FROM reconcile.cleared WHERE name = 'up_new'),
+          (SELECT 2 * count(*) FROM reconcile.results WHERE run_id = :new_run AND category = 'matched'),
+          'every pair its first run matched');
+SELECT is((SELECT count(*) FROM reconcile.cleared_before_0_4_2 WHERE name = 'up_new'), 0::bigint,
+          'and none in the partition of the registrations made before');
 SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
 
 SELECT * FROM finish();

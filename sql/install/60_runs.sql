@@ -91,7 +91,13 @@ COMMENT ON COLUMN reconcile.results.ledger_date IS 'Date of the ledger row';
 COMMENT ON COLUMN reconcile.results.statement_date IS 'Date of the statement row';
 COMMENT ON COLUMN reconcile.results.recon_id IS 'The registration the run was made for';
 
--- Rows a run matched (or a user matched by hand): later runs leave them alone.
+-- Rows a run matched (or a user matched by hand): later runs leave them alone.  A partition per
+-- registration (reconcile.cleared_partition), made when it first clears rows: a first run over
+-- years of history clears millions, and fills its partition before it indexes it (building an
+-- index is several times cheaper than maintaining one row by row).  The indexes are each
+-- partition's own (reconcile.cleared_attach), not the parent's: pg_dump restores a partition of
+-- an extension's table with the indexes it dumped, which a partitioned index would have made
+-- already when the partition was attached.
 CREATE TABLE reconcile.cleared (
     name      text NOT NULL,
     is_ledger boolean NOT NULL,
@@ -102,12 +108,8 @@ CREATE TABLE reconcile.cleared (
     match_tag text NOT NULL,            -- shared by the rows matched together
     recon_id  bigint,
     made_by   name                      -- a manual match: who made it
-);
-CREATE UNIQUE INDEX cleared_identity ON reconcile.cleared (recon_id, is_ledger, reconcile.row_ident(key, id));
-CREATE INDEX ON reconcile.cleared (recon_id, match_tag);
--- the manual matches, which every view reads: few, whatever the history
-CREATE INDEX cleared_manual ON reconcile.cleared (recon_id, is_ledger) WHERE category = 'manual';
-COMMENT ON TABLE reconcile.cleared IS 'Rows cleared by a run (matched, matched_within_tolerance, many_to_one, one_to_many) or by reconcile.manual_match; later runs do not match them again';
+) PARTITION BY LIST (recon_id);
+COMMENT ON TABLE reconcile.cleared IS 'Rows cleared by a run (matched, matched_within_tolerance, many_to_one, one_to_many) or by reconcile.manual_match; later runs do not match them again.  A partition per registration, reconcile.cleared_<recon_id>';
 COMMENT ON COLUMN reconcile.cleared.match_tag IS 'The rows matched together share it; reconcile.unmatch releases them together';
 COMMENT ON COLUMN reconcile.cleared.recon_id IS 'The registration the rows were cleared for';
 COMMENT ON COLUMN reconcile.cleared.made_by IS 'The role that matched the row by hand (a manual match; NULL for rows a run cleared)';
@@ -358,6 +360,86 @@ COMMENT ON FUNCTION reconcile.captured() IS
 'Internal: the rows reconcile.run or reconcile.manual_match read with the caller''s rights, to their own bookkeeping only (42501 anywhere else)';
 REVOKE ALL ON FUNCTION reconcile.captured() FROM PUBLIC;
 
+-- The partition of reconcile.cleared that holds one registration's rows, made the first time the
+-- registration clears any.  A new one (fresh) is a bare table like the parent: the caller fills it
+-- and then attaches it (reconcile.cleared_attach), or has it attached at once.  The registrations
+-- that existed when 0.4.2 was installed over an earlier version keep their rows where they were,
+-- in the partition cleared_before_0_4_2, which holds all their ids (its partition constraint is
+-- the extension's own expression over builtin operators).  Nothing here reads or calls anything
+-- a user made: the names are built from the registration's id.
+CREATE FUNCTION reconcile.cleared_partition(recon_id bigint, attach boolean, OUT part regclass, OUT fresh boolean)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tab    text := pg_catalog.format('cleared_%s', recon_id);
+    legacy oid;
+    holds  boolean;
+BEGIN
+    fresh := false;
+    SELECT c.oid::regclass INTO part FROM pg_catalog.pg_class c
+    WHERE c.relnamespace = 'reconcile'::regnamespace AND c.relname = tab AND c.relispartition;
+    IF FOUND THEN
+        RETURN;
+    END IF;
+    SELECT c.oid INTO legacy FROM pg_catalog.pg_class c
+    WHERE c.relnamespace = 'reconcile'::regnamespace AND c.relname = 'cleared_before_0_4_2' AND c.relispartition;
+    IF FOUND THEN
+        EXECUTE pg_catalog.format('SELECT %s FROM (SELECT %s::bigint AS recon_id) s',
+                                  pg_catalog.pg_get_partition_constraintdef(legacy), recon_id) INTO holds;
+        IF holds THEN
+            part := legacy::regclass;
+            RETURN;
+        END IF;
+    END IF;
+    fresh := true;
+    EXECUTE pg_catalog.format('CREATE TABLE reconcile.%I (LIKE reconcile.cleared, CHECK (recon_id IS NOT NULL AND recon_id = %s))',
+                              tab, recon_id);
+    part := pg_catalog.format('reconcile.%I', tab)::regclass;
+    IF attach THEN
+        PERFORM reconcile.cleared_attach(part, recon_id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION reconcile.cleared_partition(bigint, boolean) IS
+'Internal: the partition of reconcile.cleared of a registration; a new one (fresh) is created bare, and attached at once when asked (else reconcile.cleared_attach, once filled)';
+REVOKE ALL ON FUNCTION reconcile.cleared_partition(bigint, boolean) FROM PUBLIC;
+
+-- Index a new partition, give it the parent's policy, grant and comment (a read of the partition
+-- itself shows what a read of reconcile.cleared would), and attach it.  The indexes are built over
+-- the rows already in it, by sorting them: several times cheaper than inserting each row into
+-- them.  A partition holds one registration, so they leave recon_id out: the unique identity of a
+-- cleared row, which the look-ups of a run from a mark use; the tags, which unmatch releases
+-- together; and the manual matches, which every view reads (few, whatever the history).
+-- Attaching takes SHARE UPDATE EXCLUSIVE on reconcile.cleared until the transaction ends: reads
+-- and writes go on, only another registration's first clearing waits.
+CREATE FUNCTION reconcile.cleared_attach(part regclass, recon_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    def text;
+BEGIN
+    EXECUTE pg_catalog.format('CREATE UNIQUE INDEX ON %s (is_ledger, reconcile.row_ident(key, id))', part);
+    EXECUTE pg_catalog.format('CREATE INDEX ON %s (match_tag)', part);
+    EXECUTE pg_catalog.format('CREATE INDEX ON %s (is_ledger) WHERE category OPERATOR(pg_catalog.=) ''manual''', part);
+    EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
+    FOR def IN SELECT pg_catalog.format('CREATE POLICY %I ON %s FOR SELECT USING (%s)', p.polname, part,
+                                        pg_catalog.pg_get_expr(p.polqual, p.polrelid))
+               FROM pg_catalog.pg_policy p WHERE p.polrelid = 'reconcile.cleared'::regclass ORDER BY p.polname LOOP
+        EXECUTE def;
+    END LOOP;
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s TO PUBLIC', part);
+    EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', part,
+                              pg_catalog.format('The rows of reconcile.cleared of registration %s', recon_id));
+    EXECUTE pg_catalog.format('ALTER TABLE reconcile.cleared ATTACH PARTITION %s FOR VALUES IN (%s)', part, recon_id);
+END
+$$;
+COMMENT ON FUNCTION reconcile.cleared_attach(regclass, bigint) IS
+'Internal: indexes a new partition of reconcile.cleared, gives it the parent''s policy and grant, and attaches it';
+REVOKE ALL ON FUNCTION reconcile.cleared_attach(regclass, bigint) FROM PUBLIC;
+
 -- Record a run: its results (what reconcile.run read, from reconcile.captured()), the rows it
 -- cleared, the manual matches it reported, its items, its counts, the audit entry and the
 -- notification.  Items it finds again are updated; a resolved or approved one whose amounts,
@@ -385,6 +467,7 @@ DECLARE
     lrows   bigint;
     srows   bigint;
     unread  bigint[] := '{}';
+    part    record;
 BEGIN
     SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = record_run.recon_id;
     INSERT INTO reconcile.runs (name, as_of, started_at, run_by, recon_id, ledger_mark, statement_mark)
@@ -406,21 +489,31 @@ BEGIN
     -- matched rows are cleared for good; the rows matched together share a tag
     -- (a pair's rows are on one result row each; the shared row of a group is on each of its lines,
     -- so only groups need DISTINCT, and the unique index would refuse any other repeat)
-    INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id)
-    SELECT reg.name, side.is_ledger, x.key, side.id, x.category, rid,
-           'r' || rid || ':' || pg_catalog.encode(reconcile.row_ident(x.key, 'l' || x.ledger_id), 'hex'),
-           reg.id
+    -- (a tag is the run and 16 bytes of the hash of the pair's ledger row or of the group: unique
+    -- among the run's, and half the width of the whole hash, which every cleared row carries).
+    -- A registration's first clearing fills its new partition before indexing it.
+    SELECT * INTO part FROM reconcile.cleared_partition(reg.id, false);
+    EXECUTE pg_catalog.format(
+   $q$INSERT INTO %s (name, is_ledger, key, id, category, run_id, match_tag, recon_id)
+    SELECT $1, side.is_ledger, x.key, side.id, x.category, $2,
+           'r' || $2 || ':' || pg_catalog.encode(pg_catalog.substr(reconcile.row_ident(x.key, 'l' || x.ledger_id), 1, 16), 'hex'),
+           $3
     FROM reconcile.results x
     CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NULL
+    WHERE x.run_id = $2 AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NULL
     UNION ALL
     SELECT DISTINCT ON (side.is_ledger, x.key, side.id)
-           reg.name, side.is_ledger, x.key, side.id, x.category, rid,
-           'r' || rid || ':' || pg_catalog.encode(reconcile.row_ident(x.key, 'g' || x.group_id), 'hex'),
-           reg.id
+           $1, side.is_ledger, x.key, side.id, x.category, $2,
+           'r' || $2 || ':' || pg_catalog.encode(pg_catalog.substr(reconcile.row_ident(x.key, 'g' || x.group_id), 1, 16), 'hex'),
+           $3
     FROM reconcile.results x
     CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NOT NULL;
+    WHERE x.run_id = $2 AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NOT NULL$q$,
+        CASE WHEN part.fresh THEN part.part::text ELSE 'reconcile.cleared' END)
+    USING reg.name, rid, reg.id;
+    IF part.fresh THEN
+        PERFORM reconcile.cleared_attach(part.part, reg.id);
+    END IF;
 
     -- the manual matches this run reported are reported once
     WITH reported AS MATERIALIZED (

@@ -317,6 +317,7 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Match its rows by hand in a reconciliation grouped by that key.';
     END IF;
 
+    PERFORM reconcile.cleared_partition(record_manual.recon_id, true);
     WITH ins AS (
         INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id, made_by)
         SELECT record_manual.name, (f ->> 'l')::boolean, f ->> 'k', f ->> 'i', 'manual', NULL, tag, record_manual.recon_id,
