@@ -90,7 +90,7 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.manual_query(bigint)', 'reconcile.record_manual(bigint,text[],text[],text,name,text)',
                     'reconcile.rows_query(reconcile.reconciliations)', 'reconcile.unmatch_query(bigint,text)',
                     'reconcile.record_unmatch(bigint,text,name,text)',
-                    'reconcile.cleared_partition(bigint,boolean)', 'reconcile.cleared_attach(regclass,bigint)',
+                    'reconcile.cleared_partition(bigint)', 'reconcile.cleared_target(bigint)', 'reconcile.cleared_index(regclass)',
                     'reconcile.register_by(name,name,text,regclass,regclass,reconcile.rule,jsonb,name)',
                     'reconcile.unregister_by(name,name,text)', 'reconcile.assign_by(name,name,bigint,text)',
                     'reconcile.resolve_by(name,name,bigint,text,text)', 'reconcile.approve_by(name,name,bigint)',

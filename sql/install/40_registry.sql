@@ -191,7 +191,8 @@ REVOKE ALL ON FUNCTION reconcile.lock_registration(bigint, boolean) FROM PUBLIC;
 -- Register reconciliation name for actor, who must be able to SELECT both sources; the new
 -- registration's id (42710 when the name is taken).  reconcile.create calls reconcile.register
 -- with the mapping it resolved; called directly it can do no more than reconcile.create (it writes
--- only the registry and the audit log, and reads nothing of the sources).
+-- only the registry, the audit log and the registration's empty partition of reconcile.cleared,
+-- and reads nothing of the sources).
 CREATE FUNCTION reconcile.register_by(actor name, person name, name text, ledger regclass,
                                       statement regclass, rule reconcile.rule, columns jsonb,
                                       view_schema name)
@@ -223,6 +224,7 @@ BEGIN
     IF rid IS NULL THEN
         RAISE EXCEPTION 'reconciliation "%" already exists', name USING ERRCODE = '42710';
     END IF;
+    PERFORM reconcile.cleared_partition(rid);
     PERFORM reconcile.audit(rid, 'create', name, NULL,
                             pg_catalog.jsonb_build_object('ledger', ledger::text, 'statement', statement::text,
                                                           'rule', pg_catalog.to_jsonb(r), 'columns', columns,

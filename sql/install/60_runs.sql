@@ -92,12 +92,12 @@ COMMENT ON COLUMN reconcile.results.statement_date IS 'Date of the statement row
 COMMENT ON COLUMN reconcile.results.recon_id IS 'The registration the run was made for';
 
 -- Rows a run matched (or a user matched by hand): later runs leave them alone.  A partition per
--- registration (reconcile.cleared_partition), made when it first clears rows: a first run over
--- years of history clears millions, and fills its partition before it indexes it (building an
--- index is several times cheaper than maintaining one row by row).  The indexes are each
--- partition's own (reconcile.cleared_attach), not the parent's: pg_dump restores a partition of
--- an extension's table with the indexes it dumped, which a partitioned index would have made
--- already when the partition was attached.
+-- registration, reconcile.cleared_<recon_id>, made bare with the registration
+-- (reconcile.cleared_partition): a first run over years of history clears millions, fills the
+-- partition, and then builds its indexes (building an index is several times cheaper than
+-- maintaining one row by row).  The indexes are each partition's own (reconcile.cleared_index),
+-- not the parent's: pg_dump restores a partition of an extension's table with the indexes it
+-- dumped, which a partitioned index would have made already when the partition was attached.
 CREATE TABLE reconcile.cleared (
     name      text NOT NULL,
     is_ledger boolean NOT NULL,
@@ -360,70 +360,25 @@ COMMENT ON FUNCTION reconcile.captured() IS
 'Internal: the rows reconcile.run or reconcile.manual_match read with the caller''s rights, to their own bookkeeping only (42501 anywhere else)';
 REVOKE ALL ON FUNCTION reconcile.captured() FROM PUBLIC;
 
--- The partition of reconcile.cleared that holds one registration's rows, made the first time the
--- registration clears any.  A new one (fresh) is a bare table like the parent: the caller fills it
--- and then attaches it (reconcile.cleared_attach), or has it attached at once.  The registrations
--- that existed when 0.4.2 was installed over an earlier version keep their rows where they were,
--- in the partition cleared_before_0_4_2, which holds all their ids (its partition constraint is
--- the extension's own expression over builtin operators).  Nothing here reads or calls anything
--- a user made: the names are built from the registration's id.
-CREATE FUNCTION reconcile.cleared_partition(recon_id bigint, attach boolean, OUT part regclass, OUT fresh boolean)
+-- A new registration's partition of reconcile.cleared (reconcile.register_by makes it): a bare
+-- table like the parent, with the parent's policy and grant (a read of the partition itself shows
+-- what a read of reconcile.cleared would) and a comment, attached at once.  It has no index until
+-- the registration first clears rows (reconcile.cleared_target).  Attaching takes SHARE UPDATE
+-- EXCLUSIVE on reconcile.cleared until create's transaction ends: reads and writes go on, only
+-- another create waits.  Nothing here reads or calls anything a user made: the name is made of
+-- the registration's id, in the extension's schema.
+CREATE FUNCTION reconcile.cleared_partition(recon_id bigint)
+RETURNS regclass
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tab    text := pg_catalog.format('cleared_%s', recon_id);
-    legacy oid;
-    holds  boolean;
+    part regclass;
+    def  text;
 BEGIN
-    fresh := false;
-    SELECT c.oid::regclass INTO part FROM pg_catalog.pg_class c
-    WHERE c.relnamespace = 'reconcile'::regnamespace AND c.relname = tab AND c.relispartition;
-    IF FOUND THEN
-        RETURN;
-    END IF;
-    SELECT c.oid INTO legacy FROM pg_catalog.pg_class c
-    WHERE c.relnamespace = 'reconcile'::regnamespace AND c.relname = 'cleared_before_0_4_2' AND c.relispartition;
-    IF FOUND THEN
-        EXECUTE pg_catalog.format('SELECT %s FROM (SELECT %s::bigint AS recon_id) s',
-                                  pg_catalog.pg_get_partition_constraintdef(legacy), recon_id) INTO holds;
-        IF holds THEN
-            part := legacy::regclass;
-            RETURN;
-        END IF;
-    END IF;
-    fresh := true;
     EXECUTE pg_catalog.format('CREATE TABLE reconcile.%I (LIKE reconcile.cleared, CHECK (recon_id IS NOT NULL AND recon_id = %s))',
-                              tab, recon_id);
-    part := pg_catalog.format('reconcile.%I', tab)::regclass;
-    IF attach THEN
-        PERFORM reconcile.cleared_attach(part, recon_id);
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION reconcile.cleared_partition(bigint, boolean) IS
-'Internal: the partition of reconcile.cleared of a registration; a new one (fresh) is created bare, and attached at once when asked (else reconcile.cleared_attach, once filled)';
-REVOKE ALL ON FUNCTION reconcile.cleared_partition(bigint, boolean) FROM PUBLIC;
-
--- Index a new partition, give it the parent's policy, grant and comment (a read of the partition
--- itself shows what a read of reconcile.cleared would), and attach it.  The indexes are built over
--- the rows already in it, by sorting them: several times cheaper than inserting each row into
--- them.  A partition holds one registration, so they leave recon_id out: the unique identity of a
--- cleared row, which the look-ups of a run from a mark use; the tags, which unmatch releases
--- together; and the manual matches, which every view reads (few, whatever the history).
--- Attaching takes SHARE UPDATE EXCLUSIVE on reconcile.cleared until the transaction ends: reads
--- and writes go on, only another registration's first clearing waits.
-CREATE FUNCTION reconcile.cleared_attach(part regclass, recon_id bigint)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    def text;
-BEGIN
-    EXECUTE pg_catalog.format('CREATE UNIQUE INDEX ON %s (is_ledger, reconcile.row_ident(key, id))', part);
-    EXECUTE pg_catalog.format('CREATE INDEX ON %s (match_tag)', part);
-    EXECUTE pg_catalog.format('CREATE INDEX ON %s (is_ledger) WHERE category OPERATOR(pg_catalog.=) ''manual''', part);
+                              'cleared_' || recon_id, recon_id);
+    part := pg_catalog.format('reconcile.%I', 'cleared_' || recon_id)::regclass;
     EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', part);
     FOR def IN SELECT pg_catalog.format('CREATE POLICY %I ON %s FOR SELECT USING (%s)', p.polname, part,
                                         pg_catalog.pg_get_expr(p.polqual, p.polrelid))
@@ -434,11 +389,69 @@ BEGIN
     EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', part,
                               pg_catalog.format('The rows of reconcile.cleared of registration %s', recon_id));
     EXECUTE pg_catalog.format('ALTER TABLE reconcile.cleared ATTACH PARTITION %s FOR VALUES IN (%s)', part, recon_id);
+    RETURN part;
 END
 $$;
-COMMENT ON FUNCTION reconcile.cleared_attach(regclass, bigint) IS
-'Internal: indexes a new partition of reconcile.cleared, gives it the parent''s policy and grant, and attaches it';
-REVOKE ALL ON FUNCTION reconcile.cleared_attach(regclass, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION reconcile.cleared_partition(bigint) IS
+'Internal to reconcile.register_by: makes a new registration''s partition of reconcile.cleared, bare, with the parent''s policy and grant, and attaches it';
+REVOKE ALL ON FUNCTION reconcile.cleared_partition(bigint) FROM PUBLIC;
+
+-- The partition that holds a registration's cleared rows, and whether it has no index yet (bare:
+-- it never held any).  The registrations that existed when 0.4.2 was installed over an earlier
+-- version keep their rows in cleared_before_0_4_2, whose partition constraint (the extension's own
+-- expression, over builtin operators) holds their ids.
+CREATE FUNCTION reconcile.cleared_target(recon_id bigint, OUT part regclass, OUT bare boolean)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    legacy oid;
+    holds  boolean;
+BEGIN
+    SELECT c.oid::regclass INTO part FROM pg_catalog.pg_class c
+    WHERE c.relnamespace = 'reconcile'::regnamespace AND c.relname = 'cleared_' || recon_id AND c.relispartition;
+    IF NOT FOUND THEN
+        SELECT c.oid INTO legacy FROM pg_catalog.pg_class c
+        WHERE c.relnamespace = 'reconcile'::regnamespace AND c.relname = 'cleared_before_0_4_2' AND c.relispartition;
+        IF FOUND THEN
+            EXECUTE pg_catalog.format('SELECT %s FROM (SELECT %s::bigint AS recon_id) s',
+                                      pg_catalog.pg_get_partition_constraintdef(legacy), recon_id) INTO holds;
+            IF holds THEN
+                part := legacy::regclass;
+            END IF;
+        END IF;
+    END IF;
+    IF part IS NULL THEN
+        RAISE EXCEPTION 'registration % has no partition of reconcile.cleared', recon_id;
+    END IF;
+    bare := NOT EXISTS (SELECT FROM pg_catalog.pg_index x WHERE x.indrelid = part);
+END
+$$;
+COMMENT ON FUNCTION reconcile.cleared_target(bigint) IS
+'Internal: the partition of reconcile.cleared that holds a registration''s rows, and whether it has no index yet';
+REVOKE ALL ON FUNCTION reconcile.cleared_target(bigint) FROM PUBLIC;
+
+-- Index a bare partition, over the rows already in it: building an index by sorting is several
+-- times cheaper than inserting each row into it, and a first run clears millions.  A partition
+-- holds one registration, so the indexes leave recon_id out: the unique identity of a cleared row,
+-- which the look-ups of a run from a mark use; the tags, which unmatch releases together; and the
+-- manual matches, which every view reads (few, whatever the history).  CREATE INDEX locks the
+-- partition against writes until the transaction ends: they are the registration's own, which
+-- wait for its run anyway.
+CREATE FUNCTION reconcile.cleared_index(part regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE pg_catalog.format('CREATE UNIQUE INDEX ON %s (is_ledger, reconcile.row_ident(key, id))', part);
+    EXECUTE pg_catalog.format('CREATE INDEX ON %s (match_tag)', part);
+    EXECUTE pg_catalog.format('CREATE INDEX ON %s (is_ledger) WHERE category OPERATOR(pg_catalog.=) ''manual''', part);
+END
+$$;
+COMMENT ON FUNCTION reconcile.cleared_index(regclass) IS
+'Internal: builds the indexes of a bare partition of reconcile.cleared over the rows in it';
+REVOKE ALL ON FUNCTION reconcile.cleared_index(regclass) FROM PUBLIC;
 
 -- Record a run: its results (what reconcile.run read, from reconcile.captured()), the rows it
 -- cleared, the manual matches it reported, its items, its counts, the audit entry and the
@@ -468,6 +481,7 @@ DECLARE
     srows   bigint;
     unread  bigint[] := '{}';
     part    record;
+    n_cleared bigint;
 BEGIN
     SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = record_run.recon_id;
     INSERT INTO reconcile.runs (name, as_of, started_at, run_by, recon_id, ledger_mark, statement_mark)
@@ -491,28 +505,26 @@ BEGIN
     -- so only groups need DISTINCT, and the unique index would refuse any other repeat)
     -- (a tag is the run and 16 bytes of the hash of the pair's ledger row or of the group: unique
     -- among the run's, and half the width of the whole hash, which every cleared row carries).
-    -- A registration's first clearing fills its new partition before indexing it.
-    SELECT * INTO part FROM reconcile.cleared_partition(reg.id, false);
-    EXECUTE pg_catalog.format(
-   $q$INSERT INTO %s (name, is_ledger, key, id, category, run_id, match_tag, recon_id)
-    SELECT $1, side.is_ledger, x.key, side.id, x.category, $2,
-           'r' || $2 || ':' || pg_catalog.encode(pg_catalog.substr(reconcile.row_ident(x.key, 'l' || x.ledger_id), 1, 16), 'hex'),
-           $3
+    -- A registration's first clearing fills its bare partition, then indexes it.
+    SELECT * INTO part FROM reconcile.cleared_target(reg.id);
+    INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id)
+    SELECT reg.name, side.is_ledger, x.key, side.id, x.category, rid,
+           'r' || rid || ':' || pg_catalog.encode(pg_catalog.substr(reconcile.row_ident(x.key, 'l' || x.ledger_id), 1, 16), 'hex'),
+           reg.id
     FROM reconcile.results x
     CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-    WHERE x.run_id = $2 AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NULL
+    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NULL
     UNION ALL
     SELECT DISTINCT ON (side.is_ledger, x.key, side.id)
-           $1, side.is_ledger, x.key, side.id, x.category, $2,
-           'r' || $2 || ':' || pg_catalog.encode(pg_catalog.substr(reconcile.row_ident(x.key, 'g' || x.group_id), 1, 16), 'hex'),
-           $3
+           reg.name, side.is_ledger, x.key, side.id, x.category, rid,
+           'r' || rid || ':' || pg_catalog.encode(pg_catalog.substr(reconcile.row_ident(x.key, 'g' || x.group_id), 1, 16), 'hex'),
+           reg.id
     FROM reconcile.results x
     CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-    WHERE x.run_id = $2 AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NOT NULL$q$,
-        CASE WHEN part.fresh THEN part.part::text ELSE 'reconcile.cleared' END)
-    USING reg.name, rid, reg.id;
-    IF part.fresh THEN
-        PERFORM reconcile.cleared_attach(part.part, reg.id);
+    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NOT NULL;
+    GET DIAGNOSTICS n_cleared = ROW_COUNT;
+    IF part.bare AND n_cleared > 0 THEN
+        PERFORM reconcile.cleared_index(part.part);
     END IF;
 
     -- the manual matches this run reported are reported once

@@ -294,6 +294,7 @@ DECLARE
     hits  jsonb;
     bad   record;
     n     bigint;
+    part  record;
 BEGIN
     SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_object('l', t.is_ledger, 'k', t.key, 'i', t.id)), '[]')
     INTO hits
@@ -317,7 +318,11 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'Match its rows by hand in a reconciliation grouped by that key.';
     END IF;
 
-    PERFORM reconcile.cleared_partition(record_manual.recon_id, true);
+    -- a bare partition (no run has cleared rows yet) is indexed first, for ON CONFLICT
+    SELECT * INTO part FROM reconcile.cleared_target(record_manual.recon_id);
+    IF part.bare THEN
+        PERFORM reconcile.cleared_index(part.part);
+    END IF;
     WITH ins AS (
         INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id, made_by)
         SELECT record_manual.name, (f ->> 'l')::boolean, f ->> 'k', f ->> 'i', 'manual', NULL, tag, record_manual.recon_id,
