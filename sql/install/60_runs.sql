@@ -500,12 +500,12 @@ BEGIN
                                    group_id integer, note text, ledger_amount numeric,
                                    statement_amount numeric, ledger_date date, statement_date date);
 
-    -- matched rows are cleared for good; the rows matched together share a tag
-    -- (a pair's rows are on one result row each; the shared row of a group is on each of its lines,
-    -- so only groups need DISTINCT, and the unique index would refuse any other repeat)
-    -- (a tag is the run and 16 bytes of the hash of the pair's ledger row or of the group: unique
-    -- among the run's, and half the width of the whole hash, which every cleared row carries).
-    -- A registration's first clearing fills its bare partition, then indexes it.
+    -- matched rows are cleared for good; the rows matched together share a tag: the run and 16
+    -- bytes of the hash of the pair's ledger row or of the group (unique among the run's, half the
+    -- width of the whole hash, which every cleared row carries).  A pair's rows are on one result
+    -- row each; the shared row of a group is on each of its lines, so only groups need DISTINCT,
+    -- and the unique index refuses any other repeat.  A registration's first clearing fills its
+    -- bare partition, then indexes it (the unique index then checks the same).
     SELECT * INTO part FROM reconcile.cleared_target(reg.id);
     INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id)
     SELECT reg.name, side.is_ledger, x.key, side.id, x.category, rid,
