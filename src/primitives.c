@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * primitives.c
- *	  The SQL primitives amount_within, days_within and ref_similarity.
+ *	  The SQL primitives amount_within, days_within and ref_similarity, and
+ *	  the normalised ref (internal, for reconcile.patterns).
  *
  * The primitives work on one pair of values, so they compute in numeric
  * directly (exact, no scaled integers needed).  Every bad argument (a NaN
@@ -116,4 +117,20 @@ rc_ref_similarity(PG_FUNCTION_ARGS)
 	char	   *nb = normalize_text(b, &blen);
 
 	PG_RETURN_FLOAT8(rc_ref_similarity_norm(na, alen, nb, blen));
+}
+
+/*
+ * normalized_ref(t): the ref as the matching compares it (case folded,
+ * only letters and digits, CJK letters included); internal, for
+ * reconcile.patterns, which groups refs as the matching sees them.
+ */
+PG_FUNCTION_INFO_V1(rc_normalized_ref);
+Datum
+rc_normalized_ref(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	size_t		n;
+	char	   *s = normalize_text(t, &n);
+
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(s, (int) n));
 }

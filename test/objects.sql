@@ -73,7 +73,8 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.key_text(anyelement)', 'reconcile.text_sql(regclass,text)',
                     'reconcile.source_sql(regclass,boolean,jsonb,boolean,bigint,text,text)', 'reconcile.rule_sql(reconcile.rule)',
                     'reconcile.matching_sql(reconcile.reconciliations,date,text,text,text)', 'reconcile.order_operator(regtype)',
-                    'reconcile.define_views(reconcile.reconciliations,boolean)', 'reconcile.require_pg_cron()'],
+                    'reconcile.define_views(reconcile.reconciliations,boolean)', 'reconcile.require_pg_cron()',
+                    'reconcile.key_rule(bigint,text)', 'reconcile.rule_call(reconcile.rule)', 'reconcile.normalized_ref(text)'],
               'the internal functions PUBLIC may execute are those that run with the caller''s rights or in policies');
 SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                 WHERE p.pronamespace = 'reconcile'::regnamespace
@@ -94,7 +95,8 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.register_by(name,name,text,regclass,regclass,reconcile.rule,jsonb,name)',
                     'reconcile.unregister_by(name,name,text)', 'reconcile.assign_by(name,name,bigint,text)',
                     'reconcile.resolve_by(name,name,bigint,text,text)', 'reconcile.approve_by(name,name,bigint)',
-                    'reconcile.reopen_by(name,name,bigint,text)'],
+                    'reconcile.reopen_by(name,name,bigint,text)',
+                    'reconcile.set_rule_by(name,name,text,text,reconcile.rule)'],
               'every other internal function is revoked from PUBLIC');
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
            WHERE p.pronamespace = 'reconcile'::regnamespace

@@ -1,9 +1,9 @@
--- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0, 0.4.1 and 0.4.2 with a live reconciliation.
+-- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0, 0.4.1, 0.4.2 and 0.5.0 with a live reconciliation.
 -- (test/sh/catalog.sh checks that the updated catalogue equals a fresh install's.)
 BEGIN;
 DROP EXTENSION IF EXISTS reconcile CASCADE;
 CREATE EXTENSION reconcile VERSION '0.1.0';
-SELECT plan(44);
+SELECT plan(50);
 
 CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
 CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
@@ -135,6 +135,22 @@ SELECT is((SELECT count(*) FROM reconcile.cleared WHERE name = 'up_new'),
           'every pair its first run matched');
 SELECT is((SELECT count(*) FROM reconcile.cleared_before_0_4_2 WHERE name = 'up_new'), 0::bigint,
           'and none in the partition of the registrations made before');
+
+-- 0.5.0: rules per key, patterns, candidates; the views made before read no rules per key until
+-- their owner refreshes them
+ALTER EXTENSION reconcile UPDATE TO '0.5.0';
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.5.0', 'updated to 0.5.0');
+SELECT lives_ok($$SELECT reconcile.set_rule('up', 'k1', reconcile.rule(days_after => 9))$$,
+                'set_rule on a registration made before (it warns that the views are not refreshed)');
+SELECT is((SELECT (rule).days_after FROM reconcile.rules WHERE name = 'up' AND key = 'k1'), 9, 'reconcile.rules has it');
+SELECT is((SELECT count(*) FROM pg_depend d JOIN pg_rewrite w ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+           WHERE w.ev_class = 'public.up_matches'::regclass AND d.refobjid = 'reconcile.key_rules'::regclass), 0::bigint,
+          'the view made before does not read the rules per key');
+SELECT reconcile.refresh_views('up') \g /dev/null
+SELECT is((SELECT count(*) FROM pg_depend d JOIN pg_rewrite w ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+           WHERE w.ev_class = 'public.up_matches'::regclass AND d.refobjid = 'reconcile.key_rules'::regclass) > 0, true,
+          'refresh_views brings it up to date');
+SELECT lives_ok($$SELECT * FROM reconcile.patterns('up')$$, 'patterns of a registration made before');
 SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
 
 SELECT * FROM finish();

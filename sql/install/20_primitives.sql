@@ -35,3 +35,10 @@ AS 'MODULE_PATHNAME', 'rc_rule'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION reconcile.rule(numeric, numeric, integer, integer, boolean, date) IS
 'A validated matching rule; negative, NaN or infinite tolerances, negative day counts and NULLs (but as_of) raise 22023';
+
+CREATE FUNCTION reconcile.normalized_ref(ref text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'rc_normalized_ref'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.normalized_ref(text) IS
+'Internal (reconcile.patterns): a ref as the matching compares it, case folded, only letters and digits (CJK letters included)';

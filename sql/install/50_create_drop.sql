@@ -229,12 +229,14 @@ COMMENT ON FUNCTION reconcile.rule_sql(reconcile.rule) IS
 
 -- The query that matches a reconciliation, for its views and for its runs alike: both sources in
 -- canonical columns (for a run, only the rows no earlier run cleared: mode as in source_sql), the
--- rows matched by hand tagged, matched per key by match_detail_agg, one row per result with the
--- columns of <name>_matches.  A run's as_of replaces the rule's.  Written so that Citus can push the matching
--- down to the shards when the sources are distributed by the key and co-located: the key is grouped
--- on as stored where that is safe (raw_key), the cleared rows come from a subquery (sent to the
--- workers as an intermediate result), and the result array is unnested in the SELECT list (a
--- LATERAL join over a subquery that reads an intermediate result cannot be pushed down).
+-- rows matched by hand tagged, matched per key by match_detail_agg with the key's rule (from
+-- reconcile.key_rules, joined on the key when the query runs, else the reconciliation's), one row
+-- per result with the columns of <name>_matches.  A run's as_of replaces the rules'.  Written so
+-- that Citus can push the matching down to the shards when the sources are distributed by the key
+-- and co-located: the key is grouped on as stored where that is safe (raw_key), the cleared rows
+-- and the rules per key come from subqueries (sent to the workers as intermediate results), and
+-- the result array is unnested in the SELECT list (a LATERAL join over a subquery that reads an
+-- intermediate result cannot be pushed down).
 CREATE FUNCTION reconcile.matching_sql(reg reconcile.reconciliations, as_of date, mode text,
                                        ledger_mark text, statement_mark text)
 RETURNS text
@@ -245,14 +247,21 @@ AS $$
         'SELECT (s.key)::text AS key, (s.m).* '
         'FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m '
         'FROM (SELECT u.key, reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, '
-        'u.batch, %s, u.manual) AS ms FROM (%s UNION ALL %s) u GROUP BY u.key) g) s',
+        'u.batch, COALESCE(kr.rule, %1$s), u.manual) AS ms FROM (%2$s UNION ALL %3$s) u '
+        'LEFT JOIN (SELECT r.key, %4$s AS rule FROM reconcile.key_rules r WHERE r.recon_id OPERATOR(pg_catalog.=) %5$s) kr '
+        'ON kr.key OPERATOR(pg_catalog.=) (u.key)::text GROUP BY u.key) g) s',
         reconcile.rule_sql(CASE WHEN mode <> 'view'
                                 THEN ROW((reg.rule).abs_tol, (reg.rule).rel_tol, (reg.rule).days_before,
                                          (reg.rule).days_after, (reg.rule).use_ref, as_of)::reconcile.rule
                                 ELSE reg.rule END),
         reconcile.source_sql(reg.ledger, true, reg.columns -> 'ledger', k.raw, reg.id, mode, ledger_mark),
         reconcile.source_sql(reg.statement, false, reg.columns -> 'statement', k.raw, reg.id, mode,
-                             statement_mark))
+                             statement_mark),
+        CASE WHEN mode <> 'view'
+             THEN pg_catalog.format('ROW((r.rule).abs_tol, (r.rule).rel_tol, (r.rule).days_before, (r.rule).days_after, '
+                                    '(r.rule).use_ref, CAST(%L AS date))::reconcile.rule', as_of)
+             ELSE 'r.rule' END,
+        reg.id)
     FROM (SELECT reconcile.raw_key(reg.ledger, reg.statement, reg.columns) AS raw) k
 $$;
 COMMENT ON FUNCTION reconcile.matching_sql(reconcile.reconciliations, date, text, text, text) IS
