@@ -130,7 +130,7 @@ COMMENT ON FUNCTION reconcile.set_rule(text, text, reconcile.rule) IS
 -- The query that matches a reconciliation, for its views and for its runs alike: both sources in
 -- canonical columns (for a run, only the rows no earlier run cleared: mode as in source_sql), the
 -- rows matched by hand tagged, matched per key by match_detail_agg with the key's rule (from
--- reconcile.key_rules, joined on the key when the query runs, else the reconciliation's), one row
+-- reconcile.key_rules, joined on the key of each side when the query runs, else the reconciliation's), one row
 -- per result with the columns of <name>_matches.  A run's as_of replaces the rules'.  Written so
 -- that Citus can push the matching down to the shards when the sources are distributed by the key
 -- and co-located: the key is grouped on as stored where that is safe (raw_key), the cleared rows
@@ -147,9 +147,11 @@ AS $$
         'SELECT (s.key)::text AS key, (s.m).* '
         'FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m '
         'FROM (SELECT u.key, reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, '
-        'u.batch, COALESCE(kr.rule, %1$s), u.manual) AS ms FROM (%2$s UNION ALL %3$s) u '
-        'LEFT JOIN (SELECT r.key, %4$s AS rule FROM reconcile.key_rules r WHERE r.recon_id OPERATOR(pg_catalog.=) %5$s) kr '
-        'ON kr.key OPERATOR(pg_catalog.=) (u.key)::text GROUP BY u.key) g) s',
+        'u.batch, COALESCE(u.key_rule, %1$s), u.manual) AS ms FROM ('
+        'SELECT l.*, kr.rule AS key_rule FROM (%2$s) l LEFT JOIN (%4$s) kr ON kr.key OPERATOR(pg_catalog.=) (l.key)::text '
+        'UNION ALL '
+        'SELECT t.*, kr.rule FROM (%3$s) t LEFT JOIN (%4$s) kr ON kr.key OPERATOR(pg_catalog.=) (t.key)::text) u '
+        'GROUP BY u.key) g) s',
         reconcile.rule_sql(CASE WHEN mode <> 'view'
                                 THEN ROW((reg.rule).abs_tol, (reg.rule).rel_tol, (reg.rule).days_before,
                                          (reg.rule).days_after, (reg.rule).use_ref, as_of)::reconcile.rule
@@ -157,11 +159,12 @@ AS $$
         reconcile.source_sql(reg.ledger, true, reg.columns -> 'ledger', k.raw, reg.id, mode, ledger_mark),
         reconcile.source_sql(reg.statement, false, reg.columns -> 'statement', k.raw, reg.id, mode,
                              statement_mark),
-        CASE WHEN mode <> 'view'
-             THEN pg_catalog.format('ROW((r.rule).abs_tol, (r.rule).rel_tol, (r.rule).days_before, (r.rule).days_after, '
-                                    '(r.rule).use_ref, CAST(%L AS date))::reconcile.rule', as_of)
-             ELSE 'r.rule' END,
-        reg.id)
+        pg_catalog.format('SELECT r.key, %s AS rule FROM reconcile.key_rules r WHERE r.recon_id OPERATOR(pg_catalog.=) %s',
+                          CASE WHEN mode <> 'view'
+                               THEN pg_catalog.format('ROW((r.rule).abs_tol, (r.rule).rel_tol, (r.rule).days_before, '
+                                                      '(r.rule).days_after, (r.rule).use_ref, CAST(%L AS date))::reconcile.rule', as_of)
+                               ELSE 'r.rule' END,
+                          reg.id))
     FROM (SELECT reconcile.raw_key(reg.ledger, reg.statement, reg.columns) AS raw) k
 $$;
 COMMENT ON FUNCTION reconcile.matching_sql(reconcile.reconciliations, date, text, text, text) IS

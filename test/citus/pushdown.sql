@@ -1,6 +1,6 @@
 -- Citus: with ledger and statement distributed by the key and co-located, match_agg runs inside
 -- the worker tasks, for the views and for reconcile.run; the coordinator only collects rows.
-SELECT plan(19);
+SELECT plan(22);
 
 CREATE TABLE public.pd_ledger (id text, shop text, amount numeric(12,2), tx_date date, ref text);
 CREATE TABLE public.pd_statement (id text, shop text, amount numeric(12,2), tx_date date, ref text, batch text);
@@ -101,6 +101,16 @@ SELECT ok(pg_temp.coordinator_part('SELECT * FROM public.pv_matches') !~ 'pv_led
 SELECT is((SELECT format_type(atttypid, atttypmod) FROM pg_attribute
            WHERE attrelid = 'public.pi_matches'::regclass AND attname = 'key'), 'text', 'the key of the view is text');
 SELECT lives_ok($$SELECT reconcile.run('pi', '2026-12-31')$$, 'a run with an integer key pushes down and stores text keys');
+
+-- a rule per key (0.5.0): the rules go to the workers as an intermediate result, the matching stays there
+SELECT reconcile.set_rule('pd', 'shop1', reconcile.rule(days_after => 0));
+SELECT unalike(pg_temp.coordinator_part('SELECT * FROM public.pd_matches'), '%Aggregate%',
+               'with a rule per key the coordinator still does not aggregate pd_matches');
+SELECT is((SELECT count(*) FROM public.pd_matches WHERE key = 'shop1' AND category = 'matched'), 0::bigint,
+          'shop1''s rule (0 days) applies on the workers');
+SELECT ok((SELECT count(*) FROM public.pd_matches WHERE key = 'shop2' AND category = 'matched') > 0,
+          'the other shops keep the reconciliation''s rule');
+SELECT reconcile.set_rule('pd', 'shop1', NULL);
 
 SELECT reconcile.drop(n) FROM (VALUES ('pd'), ('pd_seq'), ('pi'), ('pv')) v(n);
 DROP TABLE public.pd_ledger, public.pd_statement, public.pi_ledger, public.pi_statement, public.pv_ledger, public.pv_statement;
