@@ -112,3 +112,11 @@ SELECT round((SELECT ms FROM timing WHERE run = 'first run') / (SELECT ms FROM t
 \echo first run = :first_ratio x the view read whole (bar 1.5x)
 \echo daily run = :daily_pct % of the first (the median of three daily runs; bar 2 %)
 \echo daily run over :history x history = :history_ratio x the daily run over 1x (medians; bar 1.5x)
+
+-- reconcile.candidates of open items over the long history, most of whose rows are cleared
+\set cname inc
+\set cself inc.ledger
+\set cother inc.statement
+\set clabel 'of open items over ' :history_rows ' rows per side'
+\set cids 'SELECT ledger_id FROM reconcile.items WHERE name = ''inc'' AND status = ''open'' AND ledger_id IS NOT NULL ORDER BY ledger_id LIMIT 21'
+\ir candidates.sql

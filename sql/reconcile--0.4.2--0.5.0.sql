@@ -404,9 +404,13 @@ DECLARE
     okey   text;
     oamt   text;
     odate  text;
-    base   text;
     walk   text;
     b      text;
+    oid_   text;
+    head   text;
+    probe  text;
+    scan   text;
+    live   text[];
 BEGIN
     IF side IS NULL OR side NOT IN ('ledger', 'statement') THEN
         RAISE EXCEPTION 'side must be ''ledger'' or ''statement'', not %', COALESCE(pg_catalog.quote_literal(side), 'NULL')
@@ -447,28 +451,43 @@ BEGIN
 
     -- the other side's rows of the row's key that no run has cleared, in its own columns where
     -- an index can serve the walk
-    okey := CASE WHEN ocols ? 'key' THEN reconcile.text_sql(other, ocols ->> 'key') END;
+    -- (qualified: inside the look-up of cleared rows, a bare key or id would be the cleared row's)
+    okey := CASE WHEN ocols ? 'key' THEN pg_catalog.regexp_replace(pg_catalog.regexp_replace(reconcile.text_sql(other, ocols ->> 'key'), '^\((.*)\)::text$', '(o.\1)::text'),
+                                       '^reconcile\.key_text\((.*)\)$', 'reconcile.key_text(o.\1)') END;
+    oid_ := pg_catalog.regexp_replace(pg_catalog.regexp_replace(reconcile.text_sql(other, ocols ->> 'id'), '^\((.*)\)::text$', '(o.\1)::text'),
+                                       '^reconcile\.key_text\((.*)\)$', 'reconcile.key_text(o.\1)');
     oamt := pg_catalog.format('o.%I', ocols ->> 'amount');
     odate := pg_catalog.format('o.%I', ocols ->> 'tx_date');
-    base := pg_catalog.format(
-        'SELECT %s AS key, %s AS id, (%s)::numeric AS amount, (%s)::date AS tx_date, %s AS ref FROM %s o '
-        'WHERE %s AND NOT EXISTS (SELECT FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
-        'AND c.is_ledger OPERATOR(pg_catalog.=) %s '
-        'AND reconcile.row_ident(c.key, c.id) OPERATOR(pg_catalog.=) reconcile.row_ident(%s, %s))',
-        COALESCE(okey, 'NULL::text'), reconcile.text_sql(other, ocols ->> 'id'), oamt, odate,
-        CASE WHEN ocols ? 'ref' THEN pg_catalog.format('(%I)::text', ocols ->> 'ref') ELSE 'NULL::text' END,
-        other,
-        CASE WHEN okey IS NULL THEN 'true' ELSE pg_catalog.format('%s IS NOT DISTINCT FROM $1', okey) END,
-        reg.id, CASE WHEN mine THEN 'false' ELSE 'true' END,
-        COALESCE(okey, 'NULL::text'), reconcile.text_sql(other, ocols ->> 'id'));
-    walk := pg_catalog.format(
-        '(%1$s AND %2$s OPERATOR(pg_catalog.>=) $2 ORDER BY %2$s LIMIT 50) UNION '
-        '(%1$s AND %2$s OPERATOR(pg_catalog.<) $2 ORDER BY %2$s DESC LIMIT 50) UNION '
-        '(%1$s AND %2$s OPERATOR(pg_catalog.=) $2 AND %3$s OPERATOR(pg_catalog.>=) $3 ORDER BY %3$s LIMIT 50) UNION '
-        '(%1$s AND %2$s OPERATOR(pg_catalog.=) $2 AND %3$s OPERATOR(pg_catalog.<) $3 ORDER BY %3$s DESC LIMIT 50) UNION '
-        '(%1$s AND %2$s OPERATOR(pg_catalog.>=) -$2 ORDER BY %2$s LIMIT 10) UNION '
-        '(%1$s AND %2$s OPERATOR(pg_catalog.<) -$2 ORDER BY %2$s DESC LIMIT 10)',
-        base, oamt, odate);
+    -- a walk: at most cap rows of the other side in an index order (scan), of which the first k
+    -- that no run has cleared
+    head := pg_catalog.format('SELECT %s AS key, %s AS id, (%s)::numeric AS amount, (%s)::date AS tx_date, %s AS ref FROM (',
+                              COALESCE(okey, 'NULL::text'), oid_, oamt, odate,
+                              CASE WHEN ocols ? 'ref' THEN pg_catalog.format('(o.%I)::text', ocols ->> 'ref') ELSE 'NULL::text' END);
+    probe := pg_catalog.format(') o WHERE NOT EXISTS (SELECT FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
+                               'AND c.is_ledger OPERATOR(pg_catalog.=) %s '
+                               'AND reconcile.row_ident(c.key, c.id) OPERATOR(pg_catalog.=) reconcile.row_ident(%s, %s)) LIMIT ',
+                               reg.id, CASE WHEN mine THEN 'false' ELSE 'true' END, COALESCE(okey, 'NULL::text'), oid_);
+    scan := pg_catalog.format('SELECT o.* FROM %s o WHERE %s AND ', other,
+                              CASE WHEN okey IS NULL THEN 'true' ELSE pg_catalog.format('%s IS NOT DISTINCT FROM $1', okey) END);
+    walk := '(' || head || scan || oamt || ' OPERATOR(pg_catalog.>=) $2 ORDER BY ' || oamt || ' LIMIT 400' || probe || '50) UNION '
+         || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.<) $2 ORDER BY ' || oamt || ' DESC LIMIT 400' || probe || '50) UNION '
+         || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.=) $2 AND ' || odate || ' OPERATOR(pg_catalog.>=) $3 ORDER BY '
+         || odate || ' LIMIT 200' || probe || '50) UNION '
+         || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.=) $2 AND ' || odate || ' OPERATOR(pg_catalog.<) $3 ORDER BY '
+         || odate || ' DESC LIMIT 200' || probe || '50) UNION '
+         || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.>=) -$2 ORDER BY ' || oamt || ' LIMIT 100' || probe || '10) UNION '
+         || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.<) -$2 ORDER BY ' || oamt || ' DESC LIMIT 100' || probe || '10) UNION '
+         -- the other side's rows of the key's live items, nearest in amount first: the open rows
+         -- that the walks, past many cleared rows, may not reach
+         || '(' || head || scan || oid_ || ' OPERATOR(pg_catalog.=) ANY ($10)' || probe || '100)';
+    SELECT COALESCE(pg_catalog.array_agg(x.id), '{}') INTO live
+    FROM (SELECT CASE WHEN mine THEN i.statement_id ELSE i.ledger_id END AS id
+          FROM reconcile.items i
+          WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.key IS NOT DISTINCT FROM me.key
+            AND CASE WHEN mine THEN i.statement_id ELSE i.ledger_id END IS NOT NULL
+          ORDER BY pg_catalog.abs(CASE WHEN mine THEN i.statement_amount ELSE i.ledger_amount END - me.amount) NULLS LAST,
+                   CASE WHEN mine THEN i.statement_id ELSE i.ledger_id END
+          LIMIT 100) x;
 
     RETURN QUERY EXECUTE pg_catalog.format($q$
         WITH c AS (SELECT w.*, w.amount - $2 AS diff, w.tx_date - $3 AS days,
@@ -508,7 +527,7 @@ BEGIN
         ORDER BY 1
         LIMIT $9
     $q$, walk, b, b, b, b, b)
-    USING me.key, me.amount, me.tx_date, me.ref, r.abs_tol, r.rel_tol, r.days_before, r.days_after, n;
+    USING me.key, me.amount, me.tx_date, me.ref, r.abs_tol, r.rel_tol, r.days_before, r.days_after, n, live;
 END
 $$;
 COMMENT ON FUNCTION reconcile.candidates(text, text, text, integer) IS
