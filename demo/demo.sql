@@ -190,3 +190,6 @@ SELECT key AS currency, line, item, rows, amount FROM reconcile.proof(:run_id);
 SELECT key AS currency, aging_bucket, category, count(*) AS items, sum(coalesce(ledger_amount, statement_amount)) AS amount
 FROM reconcile.open_items WHERE name = 'demo'
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+
+-- December: the platforms' own bills, a rule per platform, and what the discrepancies have in common
+\ir platforms.sql

@@ -50,7 +50,7 @@ SELECT is((SELECT evidence FROM pat WHERE pattern = 'fee_rate'), 'DY: 8 of 9 pai
           'fee_rate: the rate and the share of pairs');
 SELECT is((SELECT amount FROM pat WHERE pattern = 'fee_rate'), -14.40, 'fee_rate: the amount the fee took');
 SELECT matches((SELECT suggestion FROM pat WHERE pattern = 'fee_rate'),
-               'fee of 0.40% .* reconcile\.set_rule\(''pt'', ''DY'', reconcile\.rule\(abs_tol => 0\.01, rel_tol => 0\.0045\)\)',
+               'fee of 0.40% .* reconcile\.set_rule\(''pt'', ''DY'', reconcile\.rule\(abs_tol => 0\.01, rel_tol => 0\.0045, days_after => 3\)\)',
                'fee_rate: the fee to book, or the rule that accepts it');
 SELECT is((SELECT evidence FROM pat WHERE pattern = 'settlement_lag'),
           'JD: 7 of 7 timing differences are paid 4 to 5 days after the ledger date, outside the 3 the rule allows',

@@ -15,8 +15,8 @@ $$;
 COMMENT ON FUNCTION reconcile.key_rule(bigint, text) IS
 'Internal: the rule the rows of one key of a registration are matched by (its own, else the reconciliation''s)';
 
--- A rule as the reconcile.rule(...) call that makes it, naming the arguments that differ from the
--- defaults, for suggestions an accountant can paste.
+-- A rule as the reconcile.rule(...) call that makes it, naming days_after and the other arguments
+-- that differ from the defaults, for suggestions an accountant can paste.
 CREATE FUNCTION reconcile.rule_call(r reconcile.rule)
 RETURNS text
 LANGUAGE sql IMMUTABLE
@@ -26,13 +26,13 @@ AS $$
     FROM (VALUES (1, CASE WHEN r.abs_tol <> 0 THEN 'abs_tol => ' || r.abs_tol END),
                  (2, CASE WHEN r.rel_tol <> 0 THEN 'rel_tol => ' || r.rel_tol END),
                  (3, CASE WHEN r.days_before <> 0 THEN 'days_before => ' || r.days_before END),
-                 (4, CASE WHEN r.days_after <> 3 THEN 'days_after => ' || r.days_after END),
+                 (4, 'days_after => ' || r.days_after),
                  (5, CASE WHEN NOT r.use_ref THEN 'use_ref => false' END),
                  (6, CASE WHEN r.as_of IS NOT NULL THEN pg_catalog.format('as_of => %L', r.as_of) END)) v(n, a)
     WHERE a IS NOT NULL
 $$;
 COMMENT ON FUNCTION reconcile.rule_call(reconcile.rule) IS
-'Internal to reconcile.patterns: a rule as the reconcile.rule(...) call that builds it (arguments that differ from the defaults)';
+'Internal to reconcile.patterns: a rule as the reconcile.rule(...) call that builds it (days_after, and the arguments that differ from the defaults)';
 
 ----------------------------------------------------------------------------
 -- Patterns
@@ -75,7 +75,8 @@ BEGIN
         SELECT p.key, pg_catalog.count(*) FILTER (WHERE pg_catalog.abs(p.pct - r.pct) <= 0.05) AS n,
                pg_catalog.count(*) AS total,
                pg_catalog.sum(p.amount_diff) FILTER (WHERE pg_catalog.abs(p.pct - r.pct) <= 0.05) AS amount,
-               r.pct
+               pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY p.pct)
+                   FILTER (WHERE pg_catalog.abs(p.pct - r.pct) <= 0.05) AS pct
         FROM pairs p JOIN rate r ON r.key IS NOT DISTINCT FROM p.key
         GROUP BY p.key, r.pct),
     -- settlement_lag: the timing differences, by their days
@@ -164,10 +165,14 @@ BEGIN
         UNION ALL
         SELECT f.key, 'settlement_lag', f.total, f.amount,
                CASE WHEN f.later >= f.earlier
-                    THEN pg_catalog.format('%%s: %%s of %%s timing differences are paid %%s to %%s days after the ledger date, outside the %%s the rule allows',
-                                           COALESCE(f.key, '(no key)'), f.later, f.total, f.after_min, f.after_max, (f.rule).days_after)
-                    ELSE pg_catalog.format('%%s: %%s of %%s timing differences are dated %%s to %%s days before the ledger date, outside the %%s the rule allows',
-                                           COALESCE(f.key, '(no key)'), f.earlier, f.total, f.before_min, f.before_max, (f.rule).days_before) END,
+                    THEN pg_catalog.format('%%s: %%s of %%s timing differences are paid %%s days after the ledger date, outside the %%s the rule allows',
+                                           COALESCE(f.key, '(no key)'), f.later, f.total,
+                                           CASE WHEN f.after_min = f.after_max THEN f.after_min::text
+                                                ELSE f.after_min || ' to ' || f.after_max END, (f.rule).days_after)
+                    ELSE pg_catalog.format('%%s: %%s of %%s timing differences are dated %%s days before the ledger date, outside the %%s the rule allows',
+                                           COALESCE(f.key, '(no key)'), f.earlier, f.total,
+                                           CASE WHEN f.before_min = f.before_max THEN f.before_min::text
+                                                ELSE f.before_min || ' to ' || f.before_max END, (f.rule).days_before) END,
                pg_catalog.format('reconcile.set_rule(%%L, %%L, %%s) would clear %%s of %%s timing differences',
                                  %L, f.key, reconcile.rule_call(f.fixed), COALESCE(c.n, 0), f.total)
         FROM lag_fix f LEFT JOIN lag_cleared c ON c.key IS NOT DISTINCT FROM f.key
