@@ -8,7 +8,7 @@ PGFILEDESC = "reconcile - ledger-versus-statement reconciliation"
 # pass is where).  The extension, the unit tests and the fuzzer are built from this one list.
 CORE = src/core_decimal.c src/core_sort.c src/core_result.c src/core_refindex.c \
 	src/core_contain.c src/core_pass_ref.c src/core_pass_amount.c src/core_pass_group.c \
-	src/core_pass_opposite.c src/core_pass_dup.c src/core_pass_manual.c src/core_match.c \
+	src/core_pass_fee.c src/core_pass_opposite.c src/core_pass_dup.c src/core_pass_manual.c src/core_match.c \
 	src/core_note.c \
 	src/core_normalize.c
 # The fmgr layer around it: numerics, the rule, the aggregate, the primitives.

@@ -24,34 +24,44 @@ SELECT upper(left(p, 2)) || '-DEC-' || lpad(i::text, 4, '0'), p, 39.00 + (abs(ha
 FROM generate_series(1, 600) i
 CROSS JOIN LATERAL (SELECT (ARRAY['douyin', 'jd', 'tmall'])[1 + i % 3] AS p) x;
 
+-- the ledger: the fee expected by the schedule, and the net amount after it
 CREATE VIEW shop.dec_expected AS
-SELECT o.order_no, o.platform, o.paid_on,
-       round(o.gross * (1 - (SELECT f.fee_rate FROM shop.fee_schedule f
-                             WHERE f.platform = o.platform AND f.valid_from <= o.paid_on
-                             ORDER BY f.valid_from DESC LIMIT 1)), 2) AS net_amount
-FROM shop.dec_orders o;
+SELECT x.order_no, x.platform, x.paid_on, x.gross - x.fee AS net_amount, x.fee
+FROM (SELECT o.order_no, o.platform, o.paid_on, o.gross,
+             round(o.gross * (SELECT f.fee_rate FROM shop.fee_schedule f
+                              WHERE f.platform = o.platform AND f.valid_from <= o.paid_on
+                              ORDER BY f.valid_from DESC LIMIT 1), 2) AS fee
+      FROM shop.dec_orders o) x;
 
 -- the platforms' bills, a line per order: what they really did
 CREATE TABLE shop.platform_bills (bill_line text PRIMARY KEY, platform text NOT NULL, order_ref text,
-                                  amount numeric(12,2) NOT NULL, settled_on date NOT NULL);
+                                  amount numeric(12,2) NOT NULL, service_fee numeric(12,2) NOT NULL,
+                                  settled_on date NOT NULL);
 INSERT INTO shop.platform_bills
-SELECT 'BL-' || o.order_no, o.platform, o.order_no,
-       round(o.gross * (1 - CASE WHEN o.platform = 'douyin' AND o.paid_on >= '2026-12-16' THEN 0.0140
-                                 WHEN o.platform = 'douyin' THEN 0.0100
-                                 WHEN o.platform = 'jd' THEN 0.0080 ELSE 0.0060 END), 2),
+SELECT 'BL-' || o.order_no, o.platform, o.order_no, o.gross - c.fee, c.fee,
        o.paid_on + CASE o.platform WHEN 'jd' THEN 3 WHEN 'douyin' THEN 7 ELSE 7 END
-FROM shop.dec_orders o;
+FROM shop.dec_orders o
+CROSS JOIN LATERAL (SELECT round(o.gross * CASE WHEN o.platform = 'douyin' AND o.paid_on >= '2026-12-16' THEN 0.0140
+                                                WHEN o.platform = 'douyin' THEN 0.0100
+                                                WHEN o.platform = 'jd' THEN 0.0080 ELSE 0.0060 END, 2) AS fee) c;
 
 SELECT reconcile.create('bills', 'shop.dec_expected', 'shop.platform_bills',
          reconcile.rule(abs_tol => 0.01, days_after => 7),
-         '{"ledger":    {"id": "order_no", "amount": "net_amount", "tx_date": "paid_on", "ref": "order_no", "key": "platform"},
-           "statement": {"id": "bill_line", "tx_date": "settled_on", "ref": "order_ref", "key": "platform"}}') \g /dev/null
+         '{"ledger":    {"id": "order_no", "amount": "net_amount", "tx_date": "paid_on", "ref": "order_no", "key": "platform",
+                         "fee": "fee"},
+           "statement": {"id": "bill_line", "tx_date": "settled_on", "ref": "order_ref", "key": "platform",
+                         "fee": "service_fee"}}') \g /dev/null
 -- JD is known to pay T+1, and its rule says so
 SELECT reconcile.set_rule('bills', 'jd', reconcile.rule(abs_tol => 0.01, days_after => 1)) \g /dev/null
 
 \echo
 \echo '== December, per platform (bills_summary): Douyin and JD are off'
 SELECT key AS platform, category, rows, amount_diff FROM bills_summary ORDER BY key, category;
+
+\echo
+\echo '== Douyin''s fee differences (fee_difference: the net amounts differ, the gross agree)'
+SELECT ledger_id, statement_id, ledger_amount, statement_amount, amount_diff, note
+FROM bills_discrepancies WHERE key = 'douyin' ORDER BY ledger_id LIMIT 5;
 
 \echo
 \echo '== What the discrepancies have in common (reconcile.patterns)'

@@ -1,12 +1,182 @@
-/* reconcile--0.4.2--0.5.0.sql: rules per key, patterns and candidates */
+/* reconcile--0.4.2--0.5.0.sql: rules per key, fees, patterns and candidates */
 
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION reconcile UPDATE TO '0.5.0'" to load this file. \quit
 
 -- What changes for users (see the README's "0.5.0"): reconcile.set_rule and reconcile.rules (a
--- rule per key), reconcile.patterns and reconcile.candidates.  The matching query joins the rules
--- per key; views made before keep their query (an update cannot replace them) until their owner
--- calls reconcile.refresh_views, and set_rule warns until then.  Runs use the rules at once.
+-- rule per key), the canonical column fee and the category fee_difference, reconcile.patterns and
+-- reconcile.candidates.  The matching query joins the rules per key and passes the fees; views made
+-- before keep their query (an update cannot replace them) until their owner calls
+-- reconcile.refresh_views, and set_rule warns until then.  Runs use the new query at once.
+
+-- fee_difference, after amount_mismatch (an added label is not used in this script: it cannot be
+-- until the update commits)
+ALTER TYPE reconcile.category ADD VALUE 'fee_difference' AFTER 'amount_mismatch';
+COMMENT ON TYPE reconcile.category IS
+'How a ledger or statement row was reconciled: matched, matched_within_tolerance, many_to_one, one_to_many, manual, timing_difference, in_transit, amount_mismatch, fee_difference, reversal, duplicate, missing_in_statement, missing_in_ledger, invalid';
+
+-- the views' and runs' aggregate with fees
+CREATE FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text,
+                                            reconcile.rule, text, numeric)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rc_match_agg_transfn'
+LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule, text, numeric) IS
+'Internal: transition function of the views'' and runs'' reconcile.match_detail_agg with fees (0.5.0): collects one row, with the match tag of a row matched by hand and the row''s fee';
+REVOKE ALL ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule, text, numeric) FROM PUBLIC;
+
+-- The views and runs of 0.5.0 on: the same, with each row's fee (the canonical column fee; NULL
+-- where the source has none).  No partial aggregation: like the variant above it runs in the
+-- leader, and Citus pushes the whole grouping down to the shards.
+CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount numeric,
+                                            tx_date date, ref text, batch text,
+                                            rule reconcile.rule, manual text, fee numeric) (
+    SFUNC = reconcile.match_agg_transfn,
+    STYPE = internal,
+    FINALFUNC = reconcile.match_detail_agg_finalfn,
+    FINALFUNC_MODIFY = READ_ONLY,
+    PARALLEL = RESTRICTED
+);
+COMMENT ON AGGREGATE reconcile.match_detail_agg(boolean, text, numeric, date, text, text, reconcile.rule, text, numeric) IS
+'reconcile.match_detail_agg with the match tag of each row matched by hand and each row''s fee (NULL for none): a pair whose net amounts differ beyond tolerance but whose gross amounts (amount + fee, both rows with a fee) agree is fee_difference; used by the views and runs of reconcile.create';
+
+-- the fee column: resolved when mapped, in the canonical columns of each side
+-- The SELECT list of one side; with raw_key the key column as it is, else as text (text_sql).
+CREATE OR REPLACE FUNCTION reconcile.side_sql(rel regclass, is_ledger boolean, cols jsonb, raw_key boolean)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.format(
+        'SELECT %s AS key, %s AS is_ledger, %s AS id, %s AS amount, %s AS tx_date, %s AS ref, %s AS batch, '
+        '%s AS fee FROM %s',
+        CASE WHEN NOT cols ? 'key' THEN 'NULL::text'
+             WHEN raw_key THEN pg_catalog.format('%I', cols ->> 'key')
+             ELSE reconcile.text_sql(rel, cols ->> 'key') END,
+        CASE WHEN is_ledger THEN 'true' ELSE 'false' END,
+        reconcile.text_sql(rel, cols ->> 'id'),
+        pg_catalog.format('(%I)::numeric', cols ->> 'amount'),
+        pg_catalog.format('(%I)::date', cols ->> 'tx_date'),
+        CASE WHEN cols ? 'ref' THEN pg_catalog.format('(%I)::text', cols ->> 'ref') ELSE 'NULL::text' END,
+        CASE WHEN cols ? 'batch' THEN pg_catalog.format('(%I)::text', cols ->> 'batch') ELSE 'NULL::text' END,
+        CASE WHEN cols ? 'fee' THEN pg_catalog.format('(%I)::numeric', cols ->> 'fee') ELSE 'NULL::numeric' END,
+        rel)
+$$;
+COMMENT ON FUNCTION reconcile.side_sql(regclass, boolean, jsonb, boolean) IS
+'Internal to reconcile.matching_sql: the SELECT of one source in canonical columns (key first, as Citus needs; as stored when raw_key)';
+
+CREATE OR REPLACE FUNCTION reconcile.create_in(nsp text, name text, ledger regclass, statement regclass,
+                                    rule reconcile.rule, columns jsonb)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r         reconcile.rule;
+    side      text;
+    canonical text;
+    resolved  jsonb := '{}';
+    sidecols  jsonb;
+    rel       regclass;
+    col       text;
+    rid       bigint;
+    seqtype   regtype;
+    seqtypename text;
+BEGIN
+    IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]{0,40}$' THEN
+        RAISE EXCEPTION 'invalid reconciliation name "%"', name
+            USING ERRCODE = '22023',
+                  HINT = 'A name is 1 to 41 lower-case letters, digits and underscores, not starting with a digit.';
+    END IF;
+    IF ledger IS NULL OR statement IS NULL THEN
+        RAISE EXCEPTION 'ledger and statement must not be null' USING ERRCODE = '22023';
+    END IF;
+    IF rule IS NULL THEN
+        RAISE EXCEPTION '"rule" must not be null' USING ERRCODE = '22023';
+    END IF;
+    -- the C constructor validates every field
+    r := reconcile.rule(rule.abs_tol, rule.rel_tol, rule.days_before, rule.days_after,
+                        rule.use_ref, rule.as_of);
+    IF nsp IS NULL THEN
+        RAISE EXCEPTION 'no schema has been selected to create the views in'
+            USING ERRCODE = '3F000';
+    END IF;
+    IF EXISTS (SELECT 1 FROM reconcile.reconciliations c WHERE c.name = create_in.name) THEN
+        RAISE EXCEPTION 'reconciliation "%" already exists', name USING ERRCODE = '42710';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+               WHERE c.relnamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = nsp)
+                 AND c.relname IN (name || '_matches', name || '_discrepancies', name || '_summary')) THEN
+        RAISE EXCEPTION 'relation "%" already exists in schema "%"', name || '_matches', nsp
+            USING ERRCODE = '42710',
+                  DETAIL = 'One of the views of the reconciliation would replace it.';
+    END IF;
+
+    -- resolve the column mapping, side by side
+    columns := COALESCE(columns, '{}');
+    IF pg_catalog.jsonb_typeof(columns) <> 'object' THEN
+        RAISE EXCEPTION '"columns" must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    FOR side IN SELECT pg_catalog.jsonb_object_keys(columns) LOOP
+        IF side NOT IN ('ledger', 'statement') THEN
+            RAISE EXCEPTION 'unknown side "%" in "columns"', side
+                USING ERRCODE = '22023', HINT = 'The sides are "ledger" and "statement".';
+        END IF;
+        IF pg_catalog.jsonb_typeof(columns -> side) <> 'object' THEN
+            RAISE EXCEPTION 'column mapping of the % must be a JSON object', side USING ERRCODE = '22023';
+        END IF;
+        FOR canonical IN SELECT pg_catalog.jsonb_object_keys(columns -> side) LOOP
+            IF canonical NOT IN ('id', 'amount', 'tx_date', 'ref', 'batch', 'key', 'seq', 'fee') THEN
+                RAISE EXCEPTION 'unknown column "%" in the % mapping', canonical, side
+                    USING ERRCODE = '22023',
+                          HINT = 'The canonical columns are id, amount, tx_date, ref, batch, key, seq and fee.';
+            END IF;
+        END LOOP;
+    END LOOP;
+    FOREACH side IN ARRAY ARRAY['ledger', 'statement'] LOOP
+        rel := CASE side WHEN 'ledger' THEN ledger ELSE statement END;
+        sidecols := '{}';
+        FOREACH canonical IN ARRAY ARRAY['id', 'amount', 'tx_date', 'ref', 'batch', 'key'] LOOP
+            col := reconcile.resolve_column(rel, side, canonical, COALESCE(columns -> side, '{}'),
+                                            canonical IN ('id', 'amount', 'tx_date'));
+            IF col IS NOT NULL THEN
+                sidecols := sidecols || pg_catalog.jsonb_build_object(canonical, col);
+            END IF;
+        END LOOP;
+        -- seq only when mapped: a column that happens to be called seq is often a line number
+        IF COALESCE(columns -> side, '{}') ? 'seq' THEN
+            col := reconcile.resolve_column(rel, side, 'seq', columns -> side, true);
+            SELECT a.atttypid, pg_catalog.format_type(a.atttypid, a.atttypmod) INTO seqtype, seqtypename
+            FROM pg_catalog.pg_attribute a WHERE a.attrelid = rel AND a.attname = col;
+            IF reconcile.order_operator(seqtype) IS NULL THEN
+                RAISE EXCEPTION 'column "%" of relation % cannot be the % seq column', col, rel, side
+                    USING ERRCODE = '42804',
+                          DETAIL = pg_catalog.format('Its type %s has no ordering.', seqtypename),
+                          HINT = 'A seq column needs a type with a default btree ordering: a bigserial id, or a timestamp that changes whenever the row does.';
+            END IF;
+            sidecols := sidecols || pg_catalog.jsonb_build_object('seq', col);
+        END IF;
+        -- fee only when mapped, like seq: a column called fee may be something else
+        IF COALESCE(columns -> side, '{}') ? 'fee' THEN
+            col := reconcile.resolve_column(rel, side, 'fee', columns -> side, true);
+            sidecols := sidecols || pg_catalog.jsonb_build_object('fee', col);
+        END IF;
+        resolved := resolved || pg_catalog.jsonb_build_object(side, sidecols);
+    END LOOP;
+    IF (resolved -> 'ledger' ? 'key') <> (resolved -> 'statement' ? 'key') THEN
+        RAISE EXCEPTION 'a key column must be on both sides or on neither'
+            USING ERRCODE = '22023',
+                  DETAIL = pg_catalog.format('The key is only on the %s side.',
+                                             CASE WHEN resolved -> 'ledger' ? 'key' THEN 'ledger' ELSE 'statement' END);
+    END IF;
+
+    -- the registry is the extension's; the views are the caller's
+    rid := reconcile.register(name, ledger, statement, r, resolved, nsp);
+    PERFORM reconcile.define_views(reg, false) FROM reconcile.reconciliations reg WHERE reg.id = rid;
+END
+$$;
+COMMENT ON FUNCTION reconcile.create_in(text, text, regclass, regclass, reconcile.rule, jsonb) IS
+'Internal to reconcile.create: registers the reconciliation and creates its views in schema nsp';
 
 CREATE FUNCTION reconcile.normalized_ref(ref text)
 RETURNS text
@@ -147,7 +317,7 @@ AS $$
         'SELECT (s.key)::text AS key, (s.m).* '
         'FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m '
         'FROM (SELECT u.key, reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, '
-        'u.batch, COALESCE(u.key_rule, %1$s), u.manual) AS ms FROM ('
+        'u.batch, COALESCE(u.key_rule, %1$s), u.manual, u.fee) AS ms FROM ('
         'SELECT l.*, kr.rule AS key_rule FROM (%2$s) l LEFT JOIN (%4$s) kr ON kr.key OPERATOR(pg_catalog.=) (l.key)::text '
         'UNION ALL '
         'SELECT t.*, kr.rule FROM (%3$s) t LEFT JOIN (%4$s) kr ON kr.key OPERATOR(pg_catalog.=) (t.key)::text) u '
@@ -230,11 +400,12 @@ BEGIN
         SELECT x.key, x.ledger_id, x.statement_id, x.category, x.amount_diff, x.days_diff,
                x.ledger_amount, x.statement_amount, x.ledger_date, x.statement_date, x.note
         FROM %I.%I x),
-    -- fee_rate: the pairs whose amounts differ beyond tolerance, by their relative difference
+    -- fee_rate: the pairs whose net amounts differ beyond tolerance (amount_mismatch and
+    -- fee_difference), by their relative difference
     pairs AS (
         SELECT d.key, d.amount_diff,
                pg_catalog.round(100 * d.amount_diff / d.ledger_amount, 2) AS pct
-        FROM d WHERE d.category = 'amount_mismatch' AND d.ledger_amount <> 0
+        FROM d WHERE d.category IN ('amount_mismatch', 'fee_difference') AND d.ledger_amount <> 0
           AND d.ledger_id IS NOT NULL AND d.statement_id IS NOT NULL
           AND d.amount_diff IS NOT NULL AND NOT d.amount_diff = 'NaN'),
     rate AS (
@@ -249,6 +420,18 @@ BEGIN
                    FILTER (WHERE pg_catalog.abs(p.pct - r.pct) <= 0.05) AS pct
         FROM pairs p JOIN rate r ON r.key IS NOT DISTINCT FROM p.key
         GROUP BY p.key, r.pct),
+    -- and, for the fee differences, the rates of gross charged and expected, from the sources'
+    -- fee columns (read as the caller; nothing is read when there is no fee difference)
+    fee_pairs AS (
+        SELECT d.key, d.ledger_id, d.statement_id, d.ledger_date FROM d WHERE d.category = 'fee_difference'),
+    fee_rates AS (
+        SELECT p.key, pg_catalog.min(p.ledger_date) AS since,
+               pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY pg_catalog.round(100 * s.fee / NULLIF(s.amount + s.fee, 0), 2)) AS charged,
+               pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY pg_catalog.round(100 * l.fee / NULLIF(l.amount + l.fee, 0), 2)) AS expected
+        FROM fee_pairs p
+        JOIN (%s) l ON l.id = p.ledger_id AND l.key IS NOT DISTINCT FROM p.key
+        JOIN (%s) s ON s.id = p.statement_id AND s.key IS NOT DISTINCT FROM p.key
+        GROUP BY p.key),
     -- settlement_lag: the timing differences, by their days
     lag AS (
         SELECT d.key, pg_catalog.count(*) AS total,
@@ -320,10 +503,16 @@ BEGIN
         FROM dups x GROUP BY x.key, x.day ORDER BY x.key, pg_catalog.count(*) DESC, x.day)
     SELECT * FROM (
         SELECT f.key, 'fee_rate'::text, f.n, f.amount,
-               pg_catalog.format('%%s: %%s of %%s pairs are %%s%%%% %%s the ledger',
+               pg_catalog.format('%%s: %%s of %%s pairs are %%s%%%% %%s the ledger%%s',
                                  COALESCE(f.key, '(no key)'), f.n, f.total, pg_catalog.abs(f.pct),
-                                 CASE WHEN f.pct < 0 THEN 'below' ELSE 'above' END),
-               CASE WHEN f.pct < 0
+                                 CASE WHEN f.pct < 0 THEN 'below' ELSE 'above' END,
+                                 CASE WHEN fr.charged IS NOT NULL AND fr.expected IS NOT NULL
+                                      THEN pg_catalog.format(': the platform charges %%s%%%%, the fee schedule says %%s%%%%',
+                                                             fr.charged, fr.expected) ELSE '' END),
+               CASE WHEN fr.charged IS NOT NULL AND fr.expected IS NOT NULL
+                    THEN pg_catalog.format('put %%s%%%% in the fee schedule from %%s (the first order that differs), and the next run matches them',
+                                           fr.charged, fr.since)
+                    WHEN f.pct < 0
                     THEN pg_catalog.format('the platform deducts a fee of %%s%%%% of the amount that the ledger does not book: book it, or accept it with reconcile.set_rule(%%L, %%L, %%s)',
                                            pg_catalog.abs(f.pct), %L, f.key,
                                            reconcile.rule_call(ROW((r.rule).abs_tol, GREATEST((r.rule).rel_tol, pg_catalog.round(pg_catalog.abs(f.pct) / 100 + 0.0005, 4)),
@@ -331,6 +520,7 @@ BEGIN
                     ELSE pg_catalog.format('the statement pays %%s%%%% more than the ledger expects: check the ledger''s prices or the platform''s surcharges for this key',
                                            f.pct) END
         FROM fee f CROSS JOIN LATERAL (SELECT reconcile.key_rule(%s, f.key) AS rule) r
+        LEFT JOIN fee_rates fr ON fr.key IS NOT DISTINCT FROM f.key
         WHERE f.n >= 5 AND 2 * f.n > f.total AND f.pct <> 0
         UNION ALL
         SELECT f.key, 'settlement_lag', f.total, f.amount,
@@ -371,7 +561,9 @@ BEGIN
         WHERE k.n >= 5 AND (2 * k.n > k.total OR 2 * y.n > k.n)
     ) p(key, pattern, rows, amount, evidence, suggestion)
     ORDER BY p.key, p.pattern
-    $q$, reg.view_schema, reg.name || '_discrepancies', reg.id,
+    $q$, reg.view_schema, reg.name || '_discrepancies',
+         reconcile.side_sql(reg.ledger, true, reg.columns -> 'ledger', false),
+         reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', false), reg.id,
          reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', false), reg.name, reg.id, reg.name);
 END
 $$;

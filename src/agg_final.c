@@ -21,6 +21,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -140,6 +141,12 @@ element_values(const RcMatch *m, const RcResult *r, const RcState *st, bool deta
 		values[1] = PointerGetDatum(st->heap + rows[r->statement].id_off - VARHDRSZ);
 		nulls[1] = false;
 	}
+	if (!OidIsValid(DatumGetObjectId(cats[r->category])))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("category \"%s\" is not in this version of reconcile.category",
+						rc_category_names[r->category]),
+				 errhint("ALTER EXTENSION reconcile UPDATE.")));
 	values[2] = cats[r->category];
 	nulls[2] = false;
 	if (r->has_diff)
@@ -216,9 +223,16 @@ query_cache(FunctionCallInfo fcinfo, bool detail)
 	if (qc->tupdesc->natts != (detail ? RC_DETAIL_NATTS : RC_MATCH_NATTS))
 		elog(ERROR, "type %s.%s has an unexpected number of columns", RC_SCHEMA,
 			 detail ? "match_detail" : "match");
+	/*
+	 * A label the installed version's enum lacks (fee_difference before
+	 * 0.5.0, while ALTER EXTENSION UPDATE runs the old SQL over this library)
+	 * stays InvalidOid: only rows with fees give it, and no older SQL passes
+	 * fees.
+	 */
 	for (int c = 0; c < RC_NUM_CATEGORIES; c++)
-		qc->cats[c] = DirectFunctionCall2(enum_in, CStringGetDatum(rc_category_names[c]),
-										  ObjectIdGetDatum(TupleDescAttr(qc->tupdesc, 2)->atttypid));
+		qc->cats[c] = ObjectIdGetDatum(GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
+													   ObjectIdGetDatum(TupleDescAttr(qc->tupdesc, 2)->atttypid),
+													   CStringGetDatum(rc_category_names[c])));
 	MemoryContextSwitchTo(old);
 	fcinfo->flinfo->fn_extra = qc;
 	return qc;
@@ -243,6 +257,7 @@ match_group(const RcState *st, MemoryContext work, RcMatch *m)
 	m->rows = st->rows;
 	m->nrows = st->nrows;
 	m->heap = st->heap;
+	m->fees = st->fees;
 	core = AllocSetContextCreate(work, "reconcile match core", ALLOCSET_DEFAULT_SIZES);
 	/*
 	 * Only the results outlive the matching: they are allocated in work, the

@@ -11,7 +11,9 @@
  * per row anywhere else, so a long aggregate does not leak.  The state is
  * two flat arrays, which makes the combine, serial and deserial functions
  * plain copies.  The group's rule is kept once and every row's rule is
- * checked to be the same.
+ * checked to be the same.  Fees (the views' and runs' variant of
+ * match_detail_agg, with a fee column) are a third array, made when the
+ * first row with a fee arrives: a group without fees costs nothing more.
  *
  * IDENTIFICATION
  *	  src/agg_state.c
@@ -69,8 +71,19 @@ state_reserve_rows(RcState *st, uint32 more)
 		while (n < need)
 			n *= 2;
 		st->rows = repalloc_huge(st->rows, sizeof(RcRow) * n);
+		if (st->fees)
+			st->fees = repalloc_huge(st->fees, sizeof(RcFee) * n);
 		st->maxrows = (uint32) n;
 	}
+}
+
+/* The fee array, made (no fee for the rows so far) when the first fee arrives. */
+static RcFee *
+state_fees(RcState *st)
+{
+	if (st->fees == NULL)
+		st->fees = MemoryContextAllocZero(GetMemoryChunkContext(st->rows), sizeof(RcFee) * st->maxrows);
+	return st->fees;
 }
 
 /* Offset of len free bytes at the end of the heap, 4-byte aligned. */
@@ -229,6 +242,19 @@ rc_match_agg_transfn(PG_FUNCTION_ARGS)
 		row->ref_len = rc_normalize_ref(VARDATA_ANY(ref), len, st->heap + off);
 		st->heaplen = off + row->ref_len;
 	}
+	/* the fee, where the source has one (a NaN or infinite fee counts as none) */
+	if (PG_NARGS() > 9 && !PG_ARGISNULL(9))
+	{
+		Numeric		fee = (Numeric) PG_DETOAST_DATUM_PACKED(PG_GETARG_DATUM(9));
+		RcFee	   *f = &state_fees(st)[st->nrows];
+		uint16		dscale = 0;
+
+		f->has = rc_numeric_decode(fee, &f->fee, &dscale) == RC_VALID;
+		f->dscale = dscale;
+	}
+	else if (st->fees)
+		memset(&st->fees[st->nrows], 0, sizeof(RcFee));
+
 	/* the batch, or, for a row matched by hand, its match tag in its place */
 	manual = PG_NARGS() > 8 && !PG_ARGISNULL(8);
 	if (manual || !PG_ARGISNULL(6))
@@ -257,6 +283,10 @@ state_append(RcState *dst, const RcState *src, MemoryContext cxt)
 	if (src->nrows == 0)
 		return;
 	state_reserve_rows(dst, src->nrows);
+	if (src->fees)
+		memcpy(&state_fees(dst)[dst->nrows], src->fees, sizeof(RcFee) * src->nrows);
+	else if (dst->fees)
+		memset(&dst->fees[dst->nrows], 0, sizeof(RcFee) * src->nrows);
 	base = heap_reserve(dst, src->heaplen);
 	memcpy(dst->heap + base, src->heap, src->heaplen);
 	for (uint32 i = 0; i < src->nrows; i++)
@@ -317,8 +347,11 @@ rc_match_agg_combinefn(PG_FUNCTION_ARGS)
 		state_append(big, small, aggcxt);
 		pfree(small->rows);
 		pfree(small->heap);
+		if (small->fees)
+			pfree(small->fees);
 		small->rows = NULL;
 		small->heap = NULL;
+		small->fees = NULL;
 		small->nrows = small->maxrows = 0;
 		small->heaplen = small->heapcap = 0;
 		PG_RETURN_POINTER(big);
@@ -345,6 +378,8 @@ rc_match_agg_serialfn(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("match_agg serial function called in non-aggregate context")));
 	st = (RcState *) PG_GETARG_POINTER(0);
+	if (st->fees)
+		elog(ERROR, "a match_agg state with fees cannot be serialised");	/* its aggregate has no serial function */
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = RC_STATE_MAGIC;
 	hdr.nrows = st->nrows;

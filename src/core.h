@@ -16,6 +16,7 @@
  *	3 rc_pass_batches,		core_pass_group.c	payout batches both ways,
  *	  rc_pass_ref_groups						instalments and combined payments
  *	4 rc_pass_ref_only		core_pass_ref.c		remaining reference pairs
+ *	  rc_pass_fees			core_pass_fee.c		gross amounts in the window
  *	5 rc_pass_opposite		core_pass_opposite.c	opposite amounts in the window
  *	6 rc_pass_duplicates	core_pass_dup.c		copies of rows matched in 1-4
  *	7 rc_pass_leftover		core_match.c		in transit, missing
@@ -80,6 +81,8 @@ typedef struct RcWork
 	uint8_t    *used;			/* row has its result */
 	uint8_t    *early;			/* row matched in passes 1-4 */
 	rc_i128    *amt;			/* amount at the common scale */
+	rc_i128    *fee;			/* fee at the common scale (NULL: no row has one) */
+	uint8_t    *has_fee;		/* the row's fee is in fee */
 	rc_i128    *tol;			/* tolerance of a ledger row (NULL: abs_tol for all, row_tol) */
 	int32_t    *mate;			/* pass 2: matched partner */
 	uint32_t   *visited;		/* pass 2: augmenting path generation */
@@ -255,6 +258,17 @@ row_ok(const Work *w, uint32_t r)
 	return w->invalid[r] == RC_VALID && !w->used[r];
 }
 
+/*
+ * Both rows carry a fee and their gross amounts (amount + fee) agree within
+ * the ledger row's tolerance: what makes a pair a fee_difference.
+ */
+static inline bool
+gross_agree(const Work *w, uint32_t l, uint32_t s)
+{
+	return w->fee && w->has_fee[l] && w->has_fee[s] &&
+		i128_abs((w->amt[s] + w->fee[s]) - (w->amt[l] + w->fee[l])) <= row_tol(w, l);
+}
+
 /* The statement date lies in the window of the ledger date. */
 static inline bool
 in_window(const Work *w, int32_t ldate, int32_t sdate)
@@ -324,6 +338,7 @@ extern void rc_sort_array(Work *w, void *base, size_t n, size_t size,
 extern bool rc_sort_side(Work *w, bool ledger);
 extern AmtKey *rc_sorted_remaining(Work *w, bool ledger, uint32_t *count);
 extern int	rc_cmp_cand(const void *a, const void *b);
+extern int	rc_cmp_amtkey(const void *a, const void *b);
 
 /* ------------------------------------------------------------------------
  * core_result.c: candidates and result emission
@@ -368,6 +383,7 @@ extern void rc_pass_amount(Work *w);	/* 2 */
 extern void rc_pass_batches(Work *w, bool ledger_batches);	/* 3 */
 extern void rc_pass_ref_groups(Work *w, bool instalments);	/* 3 */
 extern void rc_pass_ref_only(Work *w);	/* 4 */
+extern void rc_pass_fees(Work *w);	/* 4 */
 extern void rc_pass_opposite(Work *w);	/* 5 */
 extern void rc_pass_duplicates(Work *w);	/* 6 */
 extern void rc_pass_leftover(Work *w);	/* 7 */

@@ -27,7 +27,7 @@
 const char *const rc_category_names[RC_NUM_CATEGORIES] = {
 	"matched", "matched_within_tolerance", "many_to_one", "one_to_many",
 	"manual", "timing_difference", "in_transit", "amount_mismatch",
-	"reversal", "duplicate", "missing_in_statement", "missing_in_ledger",
+	"fee_difference", "reversal", "duplicate", "missing_in_statement", "missing_in_ledger",
 	"invalid"
 };
 
@@ -252,6 +252,31 @@ scale_amounts(Work *w)
 		w->amt[r] = v * pw[scale - ds];
 	}
 
+	/*
+	 * Fees at the same scale; a fee that cannot be compared exactly there
+	 * (more decimals, or too large) is left out, and its row compares by net
+	 * amount only.
+	 */
+	if (m->fees)
+	{
+		w->fee = walloc0(w, sizeof(rc_i128) * (w->n ? w->n : 1));
+		w->has_fee = walloc0(w, w->n ? w->n : 1);
+		for (uint32_t r = 0; r < w->n; r++)
+		{
+			rc_i128		v = m->fees[r].fee;
+			int			ds = m->fees[r].dscale;
+
+			if (w->invalid[r] != RC_VALID || !m->fees[r].has || ds > RC_MAX_DSCALE ||
+				i128_abs(v) >= lim)
+				continue;
+			drop_zeros(&v, &ds, scale);
+			if (ds > scale || i128_abs(v) >= pw[RC_MAX_DSCALE - scale + ds])
+				continue;
+			w->fee[r] = v * pw[scale - ds];
+			w->has_fee[r] = 1;
+		}
+	}
+
 	w->abs_tol = rc_rescale_trunc(m->rule.abs_tol, m->rule.abs_scale, scale);
 	w->rel_num = m->rule.rel_tol;
 	w->rel_scale = m->rule.rel_scale;
@@ -295,6 +320,7 @@ rc_match(RcMatch *m, const RcEnv *env)
 	rc_pass_ref_groups(w, true);
 	rc_pass_ref_groups(w, false);
 	rc_pass_ref_only(w);		/* 4 */
+	rc_pass_fees(w);
 	rc_pass_opposite(w);		/* 5 */
 	rc_pass_duplicates(w);		/* 6 */
 	rc_pass_leftover(w);		/* 7 */

@@ -139,6 +139,23 @@ rc_format_note(const RcMatch *m, const RcResult *r, char *buf, size_t buflen)
 		case RC_AMOUNT_MISMATCH:
 			n = snprintf(buf, buflen, "same reference, amount differs by %s%s", diff, days);
 			break;
+		case RC_FEE_DIFFERENCE:
+			{
+				const RcFee *fs = &m->fees[r->statement];
+				const RcFee *fl = &m->fees[r->ledger];
+				char		charged[64];
+				char		expected[64];
+				rc_i128		fd = r->u.tol;
+
+				rc_format_trim(fs->fee, fs->dscale, fs->dscale, charged, sizeof(charged));
+				rc_format_trim(fl->fee, fl->dscale, fl->dscale, expected, sizeof(expected));
+				rc_format_trim(fd < 0 ? -fd : fd, m->scale, fs->dscale > fl->dscale ? fs->dscale : fl->dscale,
+							   txt, sizeof(txt));
+				n = snprintf(buf, buflen, "fee %s charged, %s expected, %s %s%s%s", charged, expected,
+							 txt, fd < 0 ? "less" : "more", days,
+							 r->how == RC_HOW_REF_ONLY ? ", same reference" : "");
+				break;
+			}
 		case RC_DUPLICATE:
 			{
 				const RcRow *orig = &m->rows[r->other];

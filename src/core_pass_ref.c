@@ -58,13 +58,16 @@ cat_ref_only(Work *w, const Cand *c)
 		return RC_TIMING_DIFFERENCE;
 	if (i128_abs(w->amt[c->s] + w->amt[c->l]) <= t)
 		return RC_REVERSAL;
+	if (gross_agree(w, c->l, c->s))
+		return RC_FEE_DIFFERENCE;
 	return RC_AMOUNT_MISMATCH;
 }
 
 /*
  * Pass 4: the reference pairs still unmatched after passes 1-3, whatever
  * their amounts and dates, nearest (to the amount or to its opposite)
- * first.  Reads the reference pairs; writes timing_difference, reversal or
+ * first.  Reads the reference pairs; writes timing_difference, reversal,
+ * fee_difference (both carry fees, and their gross amounts agree) or
  * amount_mismatch.
  */
 void

@@ -68,7 +68,8 @@ rc_emit_pair(Work *w, RcCategory cat, RcHow how, uint32_t l, uint32_t s)
 	r->has_diff = true;
 	r->diff_scale = pair_scale(w, l, s);
 	r->amount_diff = rc_rescale_trunc(w->amt[s] - w->amt[l], w->m->scale, r->diff_scale);
-	r->u.tol = row_tol(w, l);
+	/* a fee_difference's note gives the fees' difference in place of the tolerance */
+	r->u.tol = cat == RC_FEE_DIFFERENCE ? w->fee[s] - w->fee[l] : row_tol(w, l);
 	r->days_diff = (int64_t) w->rows[s].date - w->rows[l].date;
 	r->score = score_of(w->amt[l], w->amt[s], r->days_diff);
 	if (how != RC_HOW_WINDOW && how != RC_HOW_MANUAL)

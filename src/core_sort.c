@@ -122,8 +122,8 @@ cmp_idkey(const void *a, const void *b)
 	return (x->len > y->len) - (x->len < y->len);
 }
 
-static int
-cmp_amtkey(const void *a, const void *b)
+int
+rc_cmp_amtkey(const void *a, const void *b)
 {
 	const AmtKey *x = a;
 	const AmtKey *y = b;
@@ -217,7 +217,7 @@ rc_sorted_remaining(Work *w, bool ledger, uint32_t *count)
 		keys[k].row = r;
 		k++;
 	}
-	rc_sort_array(w, keys, k, sizeof(AmtKey), cmp_amtkey);
+	rc_sort_array(w, keys, k, sizeof(AmtKey), rc_cmp_amtkey);
 	*count = k;
 	return keys;
 }

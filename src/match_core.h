@@ -42,6 +42,7 @@ typedef enum RcCategory
 	RC_TIMING_DIFFERENCE,
 	RC_IN_TRANSIT,
 	RC_AMOUNT_MISMATCH,
+	RC_FEE_DIFFERENCE,
 	RC_REVERSAL,
 	RC_DUPLICATE,
 	RC_MISSING_IN_STATEMENT,
@@ -132,7 +133,8 @@ typedef struct RcResult
 	union
 	{
 		rc_i128		group_diff;	/* groups: the whole difference, at diff_scale */
-		rc_i128		tol;		/* pairs: the tolerance applied, at the common scale */
+		rc_i128		tol;		/* pairs: the tolerance applied, at the common scale;
+								 * a fee_difference: fee charged minus fee expected */
 	}			u;
 	int64_t		days_diff;		/* statement date minus ledger date */
 	double		score;
@@ -157,6 +159,7 @@ typedef enum RcHow
 	RC_HOW_BATCH,				/* pass 3, by batch */
 	RC_HOW_REF_GROUP,			/* pass 3, by reference */
 	RC_HOW_REF_ONLY,			/* pass 4 */
+	RC_HOW_FEE,					/* pass 4, gross amounts in the window */
 	RC_HOW_WINDOW,				/* pass 5 */
 	RC_HOW_MANUAL				/* matched by hand, before pass 0 */
 } RcHow;
@@ -169,6 +172,18 @@ typedef enum RcStatus
 	RC_ERR_BAD_RULE				/* a rule field out of its range */
 } RcStatus;
 
+/*
+ * The fee of a row (the canonical column fee): on the statement side the fee
+ * deducted, on the ledger side the fee expected; fee * 10^-dscale.  has = 0:
+ * the row has none (NULL, or no fee column), or one that cannot be decoded.
+ */
+typedef struct RcFee
+{
+	rc_i128		fee;
+	uint16_t	dscale;
+	uint8_t		has;
+} RcFee;
+
 /* Everything one call of rc_match needs and produces. */
 typedef struct RcMatch
 {
@@ -177,6 +192,7 @@ typedef struct RcMatch
 	uint32_t	nrows;
 	const char *heap;			/* the string heap of the rows */
 	RcRule		rule;
+	const RcFee *fees;			/* per row, or NULL when no row has a fee */
 
 	/* output */
 	RcResult   *results;

@@ -72,6 +72,7 @@ typedef struct RcState
 	Size		heaplen;
 	Size		heapcap;
 	HeapTupleHeader rule;		/* copy of the first row's rule, or NULL */
+	RcFee	   *fees;			/* per row (maxrows of them) once a row has a fee, else NULL */
 } RcState;
 
 /* RcRow.aux of a row without an original amount. */

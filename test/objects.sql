@@ -28,7 +28,7 @@ SELECT function_returns('reconcile', 'match_agg', ARRAY['boolean', 'text', 'nume
                         'reconcile.match[]', 'match_agg returns reconcile.match[]');
 SELECT enum_has_labels('reconcile', 'category',
        ARRAY['matched', 'matched_within_tolerance', 'many_to_one', 'one_to_many', 'manual',
-             'timing_difference', 'in_transit', 'amount_mismatch', 'reversal', 'duplicate',
+             'timing_difference', 'in_transit', 'amount_mismatch', 'fee_difference', 'reversal', 'duplicate',
              'missing_in_statement', 'missing_in_ledger', 'invalid'], 'the categories, in the spec''s order');
 SELECT is((SELECT array_agg(attname::text || ' ' || format_type(atttypid, atttypmod) ORDER BY attnum)
            FROM pg_attribute WHERE attrelid = 'reconcile.match'::regclass AND attnum > 0),
@@ -82,6 +82,7 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                   AND NOT has_function_privilege('public', p.oid, 'EXECUTE')$$,
               ARRAY['reconcile.match_agg_transfn(internal,boolean,text,numeric,date,text,text,reconcile.rule)',
                     'reconcile.match_agg_transfn(internal,boolean,text,numeric,date,text,text,reconcile.rule,text)',
+                    'reconcile.match_agg_transfn(internal,boolean,text,numeric,date,text,text,reconcile.rule,text,numeric)',
                     'reconcile.match_agg_combinefn(internal,internal)', 'reconcile.match_agg_serialfn(internal)',
                     'reconcile.match_agg_deserialfn(bytea,internal)', 'reconcile.match_agg_finalfn(internal)',
                     'reconcile.match_detail_agg_finalfn(internal)', 'reconcile.audit(bigint,text,text,bigint,jsonb,name)',

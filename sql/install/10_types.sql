@@ -13,6 +13,7 @@ CREATE TYPE reconcile.category AS ENUM (
     'timing_difference',
     'in_transit',
     'amount_mismatch',
+    'fee_difference',
     'reversal',
     'duplicate',
     'missing_in_statement',
@@ -20,7 +21,7 @@ CREATE TYPE reconcile.category AS ENUM (
     'invalid'
 );
 COMMENT ON TYPE reconcile.category IS
-'How a ledger or statement row was reconciled: matched, matched_within_tolerance, many_to_one, one_to_many, manual, timing_difference, in_transit, amount_mismatch, reversal, duplicate, missing_in_statement, missing_in_ledger, invalid';
+'How a ledger or statement row was reconciled: matched, matched_within_tolerance, many_to_one, one_to_many, manual, timing_difference, in_transit, amount_mismatch, fee_difference, reversal, duplicate, missing_in_statement, missing_in_ledger, invalid';
 
 CREATE TYPE reconcile.rule AS (
     abs_tol     numeric,

@@ -22,6 +22,15 @@ COMMENT ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric
 'Internal: transition function of the views'' and runs'' reconcile.match_detail_agg: collects one row, with the match tag of a row matched by hand';
 REVOKE ALL ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule, text) FROM PUBLIC;
 
+CREATE FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text,
+                                            reconcile.rule, text, numeric)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rc_match_agg_transfn'
+LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule, text, numeric) IS
+'Internal: transition function of the views'' and runs'' reconcile.match_detail_agg with fees (0.5.0): collects one row, with the match tag of a row matched by hand and the row''s fee';
+REVOKE ALL ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule, text, numeric) FROM PUBLIC;
+
 CREATE FUNCTION reconcile.match_agg_combinefn(internal, internal)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'rc_match_agg_combinefn'
@@ -116,3 +125,18 @@ CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount n
 );
 COMMENT ON AGGREGATE reconcile.match_detail_agg(boolean, text, numeric, date, text, text, reconcile.rule, text) IS
 'reconcile.match_detail_agg with the match tag of each row matched by hand (NULL for the others): those rows come back as manual, in pairs or groups as they were matched; used by the views and runs of reconcile.create';
+
+-- The views and runs of 0.5.0 on: the same, with each row's fee (the canonical column fee; NULL
+-- where the source has none).  No partial aggregation: like the variant above it runs in the
+-- leader, and Citus pushes the whole grouping down to the shards.
+CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount numeric,
+                                            tx_date date, ref text, batch text,
+                                            rule reconcile.rule, manual text, fee numeric) (
+    SFUNC = reconcile.match_agg_transfn,
+    STYPE = internal,
+    FINALFUNC = reconcile.match_detail_agg_finalfn,
+    FINALFUNC_MODIFY = READ_ONLY,
+    PARALLEL = RESTRICTED
+);
+COMMENT ON AGGREGATE reconcile.match_detail_agg(boolean, text, numeric, date, text, text, reconcile.rule, text, numeric) IS
+'reconcile.match_detail_agg with the match tag of each row matched by hand and each row''s fee (NULL for none): a pair whose net amounts differ beyond tolerance but whose gross amounts (amount + fee, both rows with a fee) agree is fee_difference; used by the views and runs of reconcile.create';

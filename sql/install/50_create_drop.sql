@@ -110,7 +110,8 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.format(
-        'SELECT %s AS key, %s AS is_ledger, %s AS id, %s AS amount, %s AS tx_date, %s AS ref, %s AS batch FROM %s',
+        'SELECT %s AS key, %s AS is_ledger, %s AS id, %s AS amount, %s AS tx_date, %s AS ref, %s AS batch, '
+        '%s AS fee FROM %s',
         CASE WHEN NOT cols ? 'key' THEN 'NULL::text'
              WHEN raw_key THEN pg_catalog.format('%I', cols ->> 'key')
              ELSE reconcile.text_sql(rel, cols ->> 'key') END,
@@ -120,6 +121,7 @@ AS $$
         pg_catalog.format('(%I)::date', cols ->> 'tx_date'),
         CASE WHEN cols ? 'ref' THEN pg_catalog.format('(%I)::text', cols ->> 'ref') ELSE 'NULL::text' END,
         CASE WHEN cols ? 'batch' THEN pg_catalog.format('(%I)::text', cols ->> 'batch') ELSE 'NULL::text' END,
+        CASE WHEN cols ? 'fee' THEN pg_catalog.format('(%I)::numeric', cols ->> 'fee') ELSE 'NULL::numeric' END,
         rel)
 $$;
 COMMENT ON FUNCTION reconcile.side_sql(regclass, boolean, jsonb, boolean) IS
@@ -247,7 +249,7 @@ AS $$
         'SELECT (s.key)::text AS key, (s.m).* '
         'FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m '
         'FROM (SELECT u.key, reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, '
-        'u.batch, COALESCE(u.key_rule, %1$s), u.manual) AS ms FROM ('
+        'u.batch, COALESCE(u.key_rule, %1$s), u.manual, u.fee) AS ms FROM ('
         'SELECT l.*, kr.rule AS key_rule FROM (%2$s) l LEFT JOIN (%4$s) kr ON kr.key OPERATOR(pg_catalog.=) (l.key)::text '
         'UNION ALL '
         'SELECT t.*, kr.rule FROM (%3$s) t LEFT JOIN (%4$s) kr ON kr.key OPERATOR(pg_catalog.=) (t.key)::text) u '
@@ -372,10 +374,10 @@ BEGIN
             RAISE EXCEPTION 'column mapping of the % must be a JSON object', side USING ERRCODE = '22023';
         END IF;
         FOR canonical IN SELECT pg_catalog.jsonb_object_keys(columns -> side) LOOP
-            IF canonical NOT IN ('id', 'amount', 'tx_date', 'ref', 'batch', 'key', 'seq') THEN
+            IF canonical NOT IN ('id', 'amount', 'tx_date', 'ref', 'batch', 'key', 'seq', 'fee') THEN
                 RAISE EXCEPTION 'unknown column "%" in the % mapping', canonical, side
                     USING ERRCODE = '22023',
-                          HINT = 'The canonical columns are id, amount, tx_date, ref, batch, key and seq.';
+                          HINT = 'The canonical columns are id, amount, tx_date, ref, batch, key, seq and fee.';
             END IF;
         END LOOP;
     END LOOP;
@@ -401,6 +403,11 @@ BEGIN
                           HINT = 'A seq column needs a type with a default btree ordering: a bigserial id, or a timestamp that changes whenever the row does.';
             END IF;
             sidecols := sidecols || pg_catalog.jsonb_build_object('seq', col);
+        END IF;
+        -- fee only when mapped, like seq: a column called fee may be something else
+        IF COALESCE(columns -> side, '{}') ? 'fee' THEN
+            col := reconcile.resolve_column(rel, side, 'fee', columns -> side, true);
+            sidecols := sidecols || pg_catalog.jsonb_build_object('fee', col);
         END IF;
         resolved := resolved || pg_catalog.jsonb_build_object(side, sidecols);
     END LOOP;

@@ -60,11 +60,12 @@ BEGIN
         SELECT x.key, x.ledger_id, x.statement_id, x.category, x.amount_diff, x.days_diff,
                x.ledger_amount, x.statement_amount, x.ledger_date, x.statement_date, x.note
         FROM %I.%I x),
-    -- fee_rate: the pairs whose amounts differ beyond tolerance, by their relative difference
+    -- fee_rate: the pairs whose net amounts differ beyond tolerance (amount_mismatch and
+    -- fee_difference), by their relative difference
     pairs AS (
         SELECT d.key, d.amount_diff,
                pg_catalog.round(100 * d.amount_diff / d.ledger_amount, 2) AS pct
-        FROM d WHERE d.category = 'amount_mismatch' AND d.ledger_amount <> 0
+        FROM d WHERE d.category IN ('amount_mismatch', 'fee_difference') AND d.ledger_amount <> 0
           AND d.ledger_id IS NOT NULL AND d.statement_id IS NOT NULL
           AND d.amount_diff IS NOT NULL AND NOT d.amount_diff = 'NaN'),
     rate AS (
@@ -79,6 +80,18 @@ BEGIN
                    FILTER (WHERE pg_catalog.abs(p.pct - r.pct) <= 0.05) AS pct
         FROM pairs p JOIN rate r ON r.key IS NOT DISTINCT FROM p.key
         GROUP BY p.key, r.pct),
+    -- and, for the fee differences, the rates of gross charged and expected, from the sources'
+    -- fee columns (read as the caller; nothing is read when there is no fee difference)
+    fee_pairs AS (
+        SELECT d.key, d.ledger_id, d.statement_id, d.ledger_date FROM d WHERE d.category = 'fee_difference'),
+    fee_rates AS (
+        SELECT p.key, pg_catalog.min(p.ledger_date) AS since,
+               pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY pg_catalog.round(100 * s.fee / NULLIF(s.amount + s.fee, 0), 2)) AS charged,
+               pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY pg_catalog.round(100 * l.fee / NULLIF(l.amount + l.fee, 0), 2)) AS expected
+        FROM fee_pairs p
+        JOIN (%s) l ON l.id = p.ledger_id AND l.key IS NOT DISTINCT FROM p.key
+        JOIN (%s) s ON s.id = p.statement_id AND s.key IS NOT DISTINCT FROM p.key
+        GROUP BY p.key),
     -- settlement_lag: the timing differences, by their days
     lag AS (
         SELECT d.key, pg_catalog.count(*) AS total,
@@ -150,10 +163,16 @@ BEGIN
         FROM dups x GROUP BY x.key, x.day ORDER BY x.key, pg_catalog.count(*) DESC, x.day)
     SELECT * FROM (
         SELECT f.key, 'fee_rate'::text, f.n, f.amount,
-               pg_catalog.format('%%s: %%s of %%s pairs are %%s%%%% %%s the ledger',
+               pg_catalog.format('%%s: %%s of %%s pairs are %%s%%%% %%s the ledger%%s',
                                  COALESCE(f.key, '(no key)'), f.n, f.total, pg_catalog.abs(f.pct),
-                                 CASE WHEN f.pct < 0 THEN 'below' ELSE 'above' END),
-               CASE WHEN f.pct < 0
+                                 CASE WHEN f.pct < 0 THEN 'below' ELSE 'above' END,
+                                 CASE WHEN fr.charged IS NOT NULL AND fr.expected IS NOT NULL
+                                      THEN pg_catalog.format(': the platform charges %%s%%%%, the fee schedule says %%s%%%%',
+                                                             fr.charged, fr.expected) ELSE '' END),
+               CASE WHEN fr.charged IS NOT NULL AND fr.expected IS NOT NULL
+                    THEN pg_catalog.format('put %%s%%%% in the fee schedule from %%s (the first order that differs), and the next run matches them',
+                                           fr.charged, fr.since)
+                    WHEN f.pct < 0
                     THEN pg_catalog.format('the platform deducts a fee of %%s%%%% of the amount that the ledger does not book: book it, or accept it with reconcile.set_rule(%%L, %%L, %%s)',
                                            pg_catalog.abs(f.pct), %L, f.key,
                                            reconcile.rule_call(ROW((r.rule).abs_tol, GREATEST((r.rule).rel_tol, pg_catalog.round(pg_catalog.abs(f.pct) / 100 + 0.0005, 4)),
@@ -161,6 +180,7 @@ BEGIN
                     ELSE pg_catalog.format('the statement pays %%s%%%% more than the ledger expects: check the ledger''s prices or the platform''s surcharges for this key',
                                            f.pct) END
         FROM fee f CROSS JOIN LATERAL (SELECT reconcile.key_rule(%s, f.key) AS rule) r
+        LEFT JOIN fee_rates fr ON fr.key IS NOT DISTINCT FROM f.key
         WHERE f.n >= 5 AND 2 * f.n > f.total AND f.pct <> 0
         UNION ALL
         SELECT f.key, 'settlement_lag', f.total, f.amount,
@@ -201,7 +221,9 @@ BEGIN
         WHERE k.n >= 5 AND (2 * k.n > k.total OR 2 * y.n > k.n)
     ) p(key, pattern, rows, amount, evidence, suggestion)
     ORDER BY p.key, p.pattern
-    $q$, reg.view_schema, reg.name || '_discrepancies', reg.id,
+    $q$, reg.view_schema, reg.name || '_discrepancies',
+         reconcile.side_sql(reg.ledger, true, reg.columns -> 'ledger', false),
+         reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', false), reg.id,
          reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', false), reg.name, reg.id, reg.name);
 END
 $$;

@@ -64,9 +64,11 @@ t_free_all(void)
 typedef struct TGroup
 {
 	RcRow		rows[128];
+	RcFee		fees[128];		/* used when has_fees */
 	char		heap[8192];
 	uint32_t	nrows;
 	uint32_t	heaplen;
+	int			has_fees;
 } TGroup;
 
 static uint32_t
@@ -117,6 +119,7 @@ run(TGroup *g, const char *abs_tol, int after, int has_as_of, int as_of)
 	m.rows = g->rows;
 	m.nrows = g->nrows;
 	m.heap = g->heap;
+	m.fees = g->has_fees ? g->fees : NULL;
 	tol_from_text(abs_tol, &m.rule.abs_tol, &m.rule.abs_scale);
 	m.rule.days_before = 0;
 	m.rule.days_after = after;
@@ -126,6 +129,18 @@ run(TGroup *g, const char *abs_tol, int after, int has_as_of, int as_of)
 	if (rc_match(&m, &env) != RC_OK)
 		m.nresults = UINT32_MAX;
 	return m;
+}
+
+/* Give the last row added a fee of cents (at scale dscale). */
+static void
+fee(TGroup *g, long long v, int dscale)
+{
+	RcFee	   *f = &g->fees[g->nrows - 1];
+
+	f->fee = v;
+	f->dscale = (uint16_t) dscale;
+	f->has = 1;
+	g->has_fees = 1;
 }
 
 /* Mark the last row added as matched by hand, with match tag tag. */
@@ -243,6 +258,68 @@ test_manual(void)
 	check(cat_of(&m, &g, "L5", NULL) == RC_MISSING_IN_STATEMENT && cat_of(&m, &g, NULL, "S5") == RC_MISSING_IN_LEDGER,
 		  "manual: the other rows are matched without the manual ones, which have no duplicates");
 	check(m.nresults == 11, "manual: every row once, the group's single row once per member");
+	t_free_all();
+}
+
+/* Fees: a pair whose net amounts differ but whose gross amounts agree is fee_difference. */
+static void
+test_fees(void)
+{
+	TGroup		g;
+	RcMatch		m;
+	char		note[256];
+
+	memset(&g, 0, sizeof(g));
+	/* by reference: 0.60 expected, 1.00 charged */
+	add(&g, 1, "L1", 9940, 100, "ORDER-0001", NULL);
+	fee(&g, 60, 2);
+	add(&g, 0, "S1", 9900, 101, "PAY ORDER-0001", NULL);
+	fee(&g, 100, 2);
+	/* by amount and date, no reference; the fee with three decimals */
+	add(&g, 1, "L2", 19800, 100, NULL, NULL);
+	fee(&g, 2000, 3);
+	add(&g, 0, "S2", 19750, 102, NULL, NULL);
+	fee(&g, 250, 2);
+	/* a fee on one side only: no fee_difference */
+	add(&g, 1, "L3", 4970, 100, "ORDER-0003", NULL);
+	fee(&g, 30, 2);
+	add(&g, 0, "S3", 4950, 100, "PAY ORDER-0003", NULL);
+	/* both fees, gross beyond tolerance: amount_mismatch */
+	add(&g, 1, "L4", 8000, 100, "ORDER-0004", NULL);
+	fee(&g, 100, 2);
+	add(&g, 0, "S4", 7000, 100, "PAY ORDER-0004", NULL);
+	fee(&g, 200, 2);
+	/* equal fees, equal net: matched, and gross outside the window pairs nothing */
+	add(&g, 1, "L5", 7000, 100, "ORDER-0005", NULL);
+	fee(&g, 70, 2);
+	add(&g, 0, "S5", 7000, 101, "PAY ORDER-0005", NULL);
+	fee(&g, 70, 2);
+	add(&g, 1, "L6", 30000, 100, NULL, NULL);
+	fee(&g, 0, 0);
+	add(&g, 0, "S6", 29000, 120, NULL, NULL);
+	fee(&g, 1000, 2);
+	m = run(&g, "0.01", 3, 0, 0);
+	check(cat_of(&m, &g, "L1", "S1") == RC_FEE_DIFFERENCE, "fees: a reference pair whose gross agrees is fee_difference");
+	check(strcmp(note_of(&m, &g, "L1", "S1", note, sizeof(note)),
+				 "fee 1.00 charged, 0.60 expected, 0.40 more, 1 day later, same reference") == 0,
+		  "fees: its note names the fee charged, the fee expected and the difference");
+	check(cat_of(&m, &g, "L2", "S2") == RC_FEE_DIFFERENCE, "fees: so is a pair in the window by gross amount");
+	check(strcmp(note_of(&m, &g, "L2", "S2", note, sizeof(note)),
+				 "fee 2.50 charged, 2.000 expected, 0.50 more, 2 days later") == 0,
+		  "fees: the note gives each fee as it came, the difference at the group's scale");
+	check(cat_of(&m, &g, "L3", "S3") == RC_AMOUNT_MISMATCH, "fees: a fee on one side only is no fee_difference");
+	check(cat_of(&m, &g, "L4", "S4") == RC_AMOUNT_MISMATCH, "fees: gross beyond tolerance stays amount_mismatch");
+	check(cat_of(&m, &g, "L5", "S5") == RC_MATCHED, "fees: equal net amounts match as before");
+	check(cat_of(&m, &g, "L6", NULL) == RC_MISSING_IN_STATEMENT && cat_of(&m, &g, NULL, "S6") == RC_MISSING_IN_LEDGER,
+		  "fees: gross agreeing outside the window pairs nothing without a reference");
+	for (uint32_t i = 0; i < m.nresults; i++)
+		if (m.results[i].category == RC_FEE_DIFFERENCE && m.results[i].ledger >= 0 &&
+			strncmp(g.heap + g.rows[m.results[i].ledger].id_off, "L1", 2) == 0)
+			check(m.results[i].amount_diff == -40, "fees: amount_diff stays net statement minus net ledger");
+	g.has_fees = 0;
+	m = run(&g, "0.01", 3, 0, 0);
+	check(cat_of(&m, &g, "L1", "S1") == RC_AMOUNT_MISMATCH && cat_of(&m, &g, "L2", NULL) == RC_MISSING_IN_STATEMENT,
+		  "fees: without fees the same rows are amount_mismatch and missing");
 	t_free_all();
 }
 
@@ -576,6 +653,7 @@ main(void)
 	test_decimal();
 	test_matching();
 	test_manual();
+	test_fees();
 	printf("1..%d\n", ntests);
 	return nfailed ? 1 : 0;
 }

@@ -6,7 +6,7 @@
  *
  * Each input is read as a rule followed by rows; every row is built from a
  * few bytes (side, id, amount, scale, date, ref, batch or manual tag,
- * validity), with ids and refs drawn from small pools so that duplicates,
+ * validity, and on some inputs a fee), with ids and refs drawn from small pools so that duplicates,
  * ref containment, batches, manual sets and equal amounts are frequent.  Besides memory errors (the
  * harness is built with ASan and UBSan) it checks the invariants of a
  * result: every row once, but a group's single row; a duplicate id is the
@@ -91,6 +91,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static RcRow rows[MAX_ROWS];
+	static RcFee fees[MAX_ROWS];
 	static char heap[MAX_ROWS * 64];
 	static const char *const tols[] = {"0", "0.01", "1", "0.005", "1000000000000000000000000000000", "0.0000000000000000000000000000000001"};
 	Reader		r = {data, size};
@@ -111,6 +112,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.rule.use_ref = (b & 1) != 0;
 	m.rule.has_as_of = (b & 2) != 0;
 	m.rule.as_of = 9800 + byte(&r) % 40;
+	/* fees on some inputs: from the row's bytes, at scales 0 to 7 (some too fine to compare) */
+	bool		with_fees = (b & 4) != 0;
 
 	while (r.n >= 6 && nrows < MAX_ROWS)
 	{
@@ -159,10 +162,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* sometimes that tag means matched by hand instead */
 			row->manual = (k & 0x40) && (f & 0x20);
 		}
+		memset(&fees[nrows], 0, sizeof(RcFee));
+		if (with_fees && (d & 0x20))
+		{
+			fees[nrows].has = 1;
+			fees[nrows].fee = (rc_i128) (int8_t) a2 * ((d & 0x40) ? 1 : 10);
+			fees[nrows].dscale = (uint16_t) ((g >> 1) % 8);
+		}
 		nrows++;
 	}
 
 	m.rows = rows;
+	m.fees = with_fees ? fees : NULL;
 	m.nrows = nrows;
 	m.heap = heap;
 	st = rc_match(&m, &env);
