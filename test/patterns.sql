@@ -3,7 +3,7 @@
 -- ranked with their reasons; errors; the caller's rights.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT plan(27);
+SELECT plan(28);
 
 CREATE ROLE rc_pt_outsider;
 CREATE ROLE rc_pt_narrow;
@@ -75,6 +75,14 @@ SELECT results_eq($$SELECT key, pattern, rows, amount, evidence, suggestion FROM
 SELECT reconcile.set_rule('pt', 'JD', reconcile.rule(abs_tol => 0.01, days_after => 5)) \g /dev/null
 SELECT is((SELECT count(*) FROM public.pt_discrepancies WHERE key = 'JD'), 0::bigint, 'set_rule as suggested clears JD');
 SELECT is((SELECT count(*) FROM reconcile.patterns('pt') WHERE key = 'JD'), 0::bigint, 'and the pattern is gone');
+
+-- under 5 rows nothing is reported: 4 monthly charges and 4 rows paid twice on one key
+INSERT INTO public.pt_s SELECT 'CH' || i, 'QQ', 9.90, date '2026-01-15' + 30 * i, 'SUBSCRIPTION' FROM generate_series(1, 4) i;
+INSERT INTO public.pt_l SELECT 'QQ' || i, 'QQ', 30 + i, date '2026-11-05', 'QQORDER' || i FROM generate_series(1, 4) i;
+INSERT INTO public.pt_s SELECT 'SQQ' || i || x, 'QQ', 30 + i, date '2026-11-05', 'QQORDER' || i
+FROM generate_series(1, 4) i, (VALUES ('a'), ('b')) v(x);
+SELECT is((SELECT count(*) FROM reconcile.patterns('pt') WHERE key = 'QQ'), 0::bigint,
+          'recurring_unbooked and duplicates are not reported under 5 rows');
 
 -- a pattern needs most of the key's rows of its kind: 5 reversals on TM against 6 elsewhere
 INSERT INTO public.pt_l SELECT 'WXX' || i, 'WX', 80 + i, date '2026-11-01', NULL FROM generate_series(1, 6) i;

@@ -3,7 +3,7 @@
 BEGIN;
 DROP EXTENSION IF EXISTS reconcile CASCADE;
 CREATE EXTENSION reconcile VERSION '0.1.0';
-SELECT plan(50);
+SELECT plan(52);
 
 CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
 CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
@@ -151,6 +151,16 @@ SELECT is((SELECT count(*) FROM pg_depend d JOIN pg_rewrite w ON d.classid = 'pg
            WHERE w.ev_class = 'public.up_matches'::regclass AND d.refobjid = 'reconcile.key_rules'::regclass) > 0, true,
           'refresh_views brings it up to date');
 SELECT lives_ok($$SELECT * FROM reconcile.patterns('up')$$, 'patterns of a registration made before');
+-- fees, in the transaction of the update itself (the new label is not committed yet)
+CREATE TABLE public.up_fl (id text, amount numeric, tx_date date, ref text, fee numeric);
+CREATE TABLE public.up_fs (id text, amount numeric, tx_date date, ref text, fee numeric);
+INSERT INTO public.up_fl VALUES ('F1', 99.40, '2026-11-01', 'ORDER-7001', 0.60);
+INSERT INTO public.up_fs VALUES ('G1', 99.00, '2026-11-01', 'ORDER-7001', 1.00);
+SELECT reconcile.create('up_fee', 'public.up_fl', 'public.up_fs', reconcile.rule(abs_tol => 0.01),
+                        '{"ledger": {"fee": "fee"}, "statement": {"fee": "fee"}}') \g /dev/null
+SELECT is((SELECT category::text FROM public.up_fee_matches), 'fee_difference',
+          'a reconciliation with fees made after the update finds fee_difference');
+SELECT lives_ok($$SELECT reconcile.run('up_fee', '2026-11-30')$$, 'and runs');
 SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
 
 SELECT * FROM finish();

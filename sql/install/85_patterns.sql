@@ -61,11 +61,12 @@ BEGIN
                x.ledger_amount, x.statement_amount, x.ledger_date, x.statement_date, x.note
         FROM %I.%I x),
     -- fee_rate: the pairs whose net amounts differ beyond tolerance (amount_mismatch and
-    -- fee_difference), by their relative difference
+    -- fee_difference, compared as text: in the transaction that updates to 0.5.0 the new label
+    -- cannot be read as an enum yet), by their relative difference
     pairs AS (
         SELECT d.key, d.amount_diff,
                pg_catalog.round(100 * d.amount_diff / d.ledger_amount, 2) AS pct
-        FROM d WHERE d.category IN ('amount_mismatch', 'fee_difference') AND d.ledger_amount <> 0
+        FROM d WHERE d.category::text IN ('amount_mismatch', 'fee_difference') AND d.ledger_amount <> 0
           AND d.ledger_id IS NOT NULL AND d.statement_id IS NOT NULL
           AND d.amount_diff IS NOT NULL AND NOT d.amount_diff = 'NaN'),
     rate AS (
@@ -83,7 +84,7 @@ BEGIN
     -- and, for the fee differences, the rates of gross charged and expected, from the sources'
     -- fee columns (read as the caller; nothing is read when there is no fee difference)
     fee_pairs AS (
-        SELECT d.key, d.ledger_id, d.statement_id, d.ledger_date FROM d WHERE d.category = 'fee_difference'),
+        SELECT d.key, d.ledger_id, d.statement_id, d.ledger_date FROM d WHERE d.category::text = 'fee_difference'),
     fee_rates AS (
         SELECT p.key, pg_catalog.min(p.ledger_date) AS since,
                pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY pg_catalog.round(100 * s.fee / NULLIF(s.amount + s.fee, 0), 2)) AS charged,
