@@ -667,17 +667,16 @@ BEGIN
                                reg.id, CASE WHEN mine THEN 'false' ELSE 'true' END, COALESCE(okey, 'NULL::text'), oid_);
     scan := pg_catalog.format('SELECT o.* FROM %s o WHERE %s AND ', other,
                               CASE WHEN okey IS NULL THEN 'true' ELSE pg_catalog.format('%s IS NOT DISTINCT FROM $1', okey) END);
-    walk := '(' || head || scan || oamt || ' OPERATOR(pg_catalog.>=) $2 ORDER BY ' || oamt || ' LIMIT 400' || probe || '50) UNION '
-         || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.<) $2 ORDER BY ' || oamt || ' DESC LIMIT 400' || probe || '50) UNION '
+    walk := '(' || head || scan || oamt || ' OPERATOR(pg_catalog.>=) $2 ORDER BY ' || oamt || ' LIMIT 200' || probe || '50) UNION '
+         || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.<) $2 ORDER BY ' || oamt || ' DESC LIMIT 200' || probe || '50) UNION '
          || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.=) $2 AND ' || odate || ' OPERATOR(pg_catalog.>=) $3 ORDER BY '
-         || odate || ' LIMIT 200' || probe || '50) UNION '
+         || odate || ' LIMIT 100' || probe || '50) UNION '
          || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.=) $2 AND ' || odate || ' OPERATOR(pg_catalog.<) $3 ORDER BY '
-         || odate || ' DESC LIMIT 200' || probe || '50) UNION '
-         || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.>=) -$2 ORDER BY ' || oamt || ' LIMIT 100' || probe || '10) UNION '
-         || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.<) -$2 ORDER BY ' || oamt || ' DESC LIMIT 100' || probe || '10) UNION '
-         -- the other side's rows of the key's live items, nearest in amount first: the open rows
-         -- that the walks, past many cleared rows, may not reach
-         || '(' || head || scan || oid_ || ' OPERATOR(pg_catalog.=) ANY ($10)' || probe || '100)';
+         || odate || ' DESC LIMIT 100' || probe || '50) UNION '
+         || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.>=) -$2 ORDER BY ' || oamt || ' LIMIT 50' || probe || '10) UNION '
+         || '(' || head || scan || oamt || ' OPERATOR(pg_catalog.<) -$2 ORDER BY ' || oamt || ' DESC LIMIT 50' || probe || '10)';
+    -- the other side's rows of the key's live items, nearest in amount first: the open rows that
+    -- the walks, past many cleared rows, may not reach (looked up by id: an index on it serves)
     SELECT COALESCE(pg_catalog.array_agg(x.id), '{}') INTO live
     FROM (SELECT CASE WHEN mine THEN i.statement_id ELSE i.ledger_id END AS id
           FROM reconcile.items i
@@ -686,6 +685,9 @@ BEGIN
           ORDER BY pg_catalog.abs(CASE WHEN mine THEN i.statement_amount ELSE i.ledger_amount END - me.amount) NULLS LAST,
                    CASE WHEN mine THEN i.statement_id ELSE i.ledger_id END
           LIMIT 100) x;
+    IF pg_catalog.cardinality(live) > 0 THEN
+        walk := walk || ' UNION (' || head || scan || oid_ || ' OPERATOR(pg_catalog.=) ANY ($10)' || probe || '100)';
+    END IF;
 
     RETURN QUERY EXECUTE pg_catalog.format($q$
         WITH c AS (SELECT w.*, w.amount - $2 AS diff, w.tx_date - $3 AS days,
