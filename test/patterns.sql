@@ -3,7 +3,7 @@
 -- ranked with their reasons; errors; the caller's rights.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT plan(28);
+SELECT plan(30);
 
 CREATE ROLE rc_pt_outsider;
 CREATE ROLE rc_pt_narrow;
@@ -116,6 +116,32 @@ SET SESSION AUTHORIZATION rc_pt_narrow;
 SELECT is((SELECT count(*) FROM reconcile.candidates('pt', 'TM2') WHERE counterpart_id LIKE 'STM%'), 0::bigint,
           'a role narrowed by row level security gets no candidate it cannot see');
 RESET SESSION AUTHORIZATION;
+
+-- a hostile source: a view whose function records who runs it; patterns and candidates read it
+-- as the caller, never as the extension's owner
+CREATE ROLE rc_pt_reader;
+GRANT USAGE ON SCHEMA public TO rc_pt_reader;
+CREATE TABLE public.pt_seen (who name, super boolean);
+GRANT INSERT ON public.pt_seen TO rc_pt_reader;
+CREATE FUNCTION public.pt_spy(x text) RETURNS text LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    INSERT INTO public.pt_seen SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
+    RETURN x;
+END $$;
+CREATE VIEW public.pt_spy_s WITH (security_invoker = true) AS
+SELECT public.pt_spy(id) AS id, key, amount, tx_date, ref FROM public.pt_s;
+GRANT SELECT ON public.pt_l, public.pt_s, public.pt_spy_s TO rc_pt_reader;
+CREATE POLICY reader_all ON public.pt_s FOR SELECT TO rc_pt_reader USING (true);
+SELECT reconcile.create('pt_spy', 'public.pt_l', 'public.pt_spy_s', reconcile.rule(abs_tol => 0.01)) \g /dev/null
+GRANT SELECT ON public.pt_spy_matches, public.pt_spy_discrepancies TO rc_pt_reader;
+TRUNCATE public.pt_seen;
+SET SESSION AUTHORIZATION rc_pt_reader;
+SELECT count(*) FROM reconcile.patterns('pt_spy') \g /dev/null
+SELECT count(*) FROM reconcile.candidates('pt_spy', 'DY3') \g /dev/null
+RESET SESSION AUTHORIZATION;
+SELECT ok((SELECT count(*) FROM public.pt_seen) > 0, 'a hostile view''s function ran under patterns and candidates');
+SELECT is((SELECT array_agg(DISTINCT who::text) FROM public.pt_seen), ARRAY['rc_pt_reader'],
+          'only ever as the caller, never as the extension''s owner or a superuser');
 
 SELECT * FROM finish();
 ROLLBACK;
