@@ -97,7 +97,7 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.unregister_by(name,name,text)', 'reconcile.assign_by(name,name,bigint,text)',
                     'reconcile.resolve_by(name,name,bigint,text,text)', 'reconcile.approve_by(name,name,bigint)',
                     'reconcile.reopen_by(name,name,bigint,text)',
-                    'reconcile.set_rule_by(name,name,text,text,reconcile.rule)'],
+                    'reconcile.set_rule_by(name,name,text,text,reconcile.rule)', 'reconcile.owns(regrole,name)'],
               'every other internal function is revoked from PUBLIC');
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
            WHERE p.pronamespace = 'reconcile'::regnamespace

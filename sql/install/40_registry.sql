@@ -244,6 +244,21 @@ LANGUAGE C;
 COMMENT ON FUNCTION reconcile.register(text, regclass, regclass, reconcile.rule, jsonb, name) IS
 'Internal to reconcile.create: registers a reconciliation for the acting role (who must be able to SELECT both sources) and audits it; 42710 when the name is taken';
 
+-- Whether role actor may act as the owner of a registration owned by owner: a superuser, or a
+-- member of the owning role (a role dropped before 0.4.0 left owner NULL: superusers only).
+CREATE FUNCTION reconcile.owns(owner regrole, actor name)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE((SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.rolname = actor), false)
+        OR COALESCE(EXISTS (SELECT FROM pg_catalog.pg_roles o WHERE o.oid = owner)
+                    AND pg_catalog.pg_has_role(actor, owner, 'MEMBER'), false)
+$$;
+COMMENT ON FUNCTION reconcile.owns(regrole, name) IS
+'Internal to unregister_by and set_rule_by: whether the role may act as the registration''s owner (a superuser, or a member of the owning role)';
+REVOKE ALL ON FUNCTION reconcile.owns(regrole, name) FROM PUBLIC;
+
 -- Unregister reconciliation name for its owner (or a member of the owning role; superusers are
 -- members of every role, and the only ones who may drop a reconciliation whose owner was dropped
 -- before 0.4.0), waiting for a run that holds it; the registration as it was.  Its history keeps
@@ -255,15 +270,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     reg reconcile.reconciliations;
-    me  oid := (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = actor);
 BEGIN
     SELECT * INTO reg FROM reconcile.reconciliations r WHERE r.name = unregister_by.name FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'reconciliation "%" does not exist', name USING ERRCODE = '42704';
     END IF;
-    IF NOT (SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.oid = me)
-       AND NOT COALESCE(EXISTS (SELECT FROM pg_catalog.pg_roles o WHERE o.oid = reg.owner)
-                        AND pg_catalog.pg_has_role(me, reg.owner, 'MEMBER'), false) THEN
+    IF NOT reconcile.owns(reg.owner, actor) THEN
         RAISE EXCEPTION 'permission denied to drop reconciliation "%"', name
             USING ERRCODE = '42501', HINT = 'Only its owner can drop it.';
     END IF;

@@ -51,7 +51,6 @@ AS $$
 #variable_conflict use_variable
 DECLARE
     reg  reconcile.reconciliations;
-    me   oid := (SELECT o.oid FROM pg_catalog.pg_roles o WHERE o.rolname = actor);
     r    reconcile.rule;
     was  jsonb;
     removing boolean := rule IS NULL;  -- a composite IS NULL: every field NULL, as a NULL argument
@@ -60,9 +59,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'reconciliation "%" does not exist', name USING ERRCODE = '42704';
     END IF;
-    IF NOT (SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.oid = me)
-       AND NOT COALESCE(EXISTS (SELECT FROM pg_catalog.pg_roles o WHERE o.oid = reg.owner)
-                        AND pg_catalog.pg_has_role(me, reg.owner, 'MEMBER'), false) THEN
+    IF NOT reconcile.owns(reg.owner, actor) THEN
         RAISE EXCEPTION 'permission denied to set a rule of reconciliation "%"', name
             USING ERRCODE = '42501', HINT = 'Only its owner can change its rules.';
     END IF;

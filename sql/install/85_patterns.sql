@@ -54,6 +54,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
     reg reconcile.reconciliations := reconcile.registered(name, current_user);
+    stmt text := reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', false);
 BEGIN
     RETURN QUERY EXECUTE pg_catalog.format($q$
     WITH d AS MATERIALIZED (
@@ -223,9 +224,8 @@ BEGIN
     ) p(key, pattern, rows, amount, evidence, suggestion)
     ORDER BY p.key, p.pattern
     $q$, reg.view_schema, reg.name || '_discrepancies',
-         reconcile.side_sql(reg.ledger, true, reg.columns -> 'ledger', false),
-         reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', false), reg.id,
-         reconcile.side_sql(reg.statement, false, reg.columns -> 'statement', false), reg.name, reg.id, reg.name);
+         reconcile.side_sql(reg.ledger, true, reg.columns -> 'ledger', false), stmt, reg.id, stmt,
+         reg.name, reg.id, reg.name);
 END
 $$;
 COMMENT ON FUNCTION reconcile.patterns(text) IS
@@ -309,22 +309,20 @@ BEGIN
 
     -- the other side's rows of the row's key that no run has cleared, in its own columns where
     -- an index can serve the walk
-    -- (qualified: inside the look-up of cleared rows, a bare key or id would be the cleared row's)
-    okey := CASE WHEN ocols ? 'key' THEN pg_catalog.regexp_replace(pg_catalog.regexp_replace(reconcile.text_sql(other, ocols ->> 'key'), '^\((.*)\)::text$', '(o.\1)::text'),
-                                       '^reconcile\.key_text\((.*)\)$', 'reconcile.key_text(o.\1)') END;
-    oid_ := pg_catalog.regexp_replace(pg_catalog.regexp_replace(reconcile.text_sql(other, ocols ->> 'id'), '^\((.*)\)::text$', '(o.\1)::text'),
-                                       '^reconcile\.key_text\((.*)\)$', 'reconcile.key_text(o.\1)');
+    okey := CASE WHEN ocols ? 'key' THEN reconcile.text_sql(other, ocols ->> 'key') END;
+    oid_ := reconcile.text_sql(other, ocols ->> 'id');
     oamt := pg_catalog.format('o.%I', ocols ->> 'amount');
     odate := pg_catalog.format('o.%I', ocols ->> 'tx_date');
-    -- a walk: at most cap rows of the other side in an index order (scan), of which the first k
-    -- that no run has cleared
-    head := pg_catalog.format('SELECT %s AS key, %s AS id, (%s)::numeric AS amount, (%s)::date AS tx_date, %s AS ref FROM (',
+    -- a walk: at most cap rows of the other side in an index order (scan), in canonical columns
+    -- (x), of which the first k that no run has cleared
+    head := pg_catalog.format('SELECT x.* FROM (SELECT %s AS key, %s AS id, (%s)::numeric AS amount, (%s)::date AS tx_date, '
+                              '%s AS ref FROM (',
                               COALESCE(okey, 'NULL::text'), oid_, oamt, odate,
                               CASE WHEN ocols ? 'ref' THEN pg_catalog.format('(o.%I)::text', ocols ->> 'ref') ELSE 'NULL::text' END);
-    probe := pg_catalog.format(') o WHERE NOT EXISTS (SELECT FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
+    probe := pg_catalog.format(') o) x WHERE NOT EXISTS (SELECT FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
                                'AND c.is_ledger OPERATOR(pg_catalog.=) %s '
-                               'AND reconcile.row_ident(c.key, c.id) OPERATOR(pg_catalog.=) reconcile.row_ident(%s, %s)) LIMIT ',
-                               reg.id, CASE WHEN mine THEN 'false' ELSE 'true' END, COALESCE(okey, 'NULL::text'), oid_);
+                               'AND reconcile.row_ident(c.key, c.id) OPERATOR(pg_catalog.=) reconcile.row_ident(x.key, x.id)) LIMIT ',
+                               reg.id, CASE WHEN mine THEN 'false' ELSE 'true' END);
     scan := pg_catalog.format('SELECT o.* FROM %s o WHERE %s AND ', other,
                               CASE WHEN okey IS NULL THEN 'true' ELSE pg_catalog.format('%s IS NOT DISTINCT FROM $1', okey) END);
     walk := '(' || head || scan || oamt || ' OPERATOR(pg_catalog.>=) $2 ORDER BY ' || oamt || ' LIMIT 200' || probe || '50) UNION '
@@ -352,7 +350,7 @@ BEGIN
     RETURN QUERY EXECUTE pg_catalog.format($q$
         WITH c AS (SELECT w.*, w.amount - $2 AS diff, w.tx_date - $3 AS days,
                           COALESCE(reconcile.ref_similarity($4, w.ref), 0) AS sim
-                   FROM (%s) w
+                   FROM (%1$s) w
                    WHERE w.amount IS NOT NULL AND w.tx_date IS NOT NULL AND w.amount NOT IN ('NaN', 'Infinity', '-Infinity')
                      AND pg_catalog.isfinite(w.tx_date)),
         s AS (SELECT c.*,
@@ -368,17 +366,17 @@ BEGIN
                    CASE WHEN s.diff = 0 THEN 'same amount'
                         WHEN s.amount = -$2 THEN 'the opposite amount (a reversal?)'
                         ELSE pg_catalog.format('amount %%s %%s (%%s%%%%)%%s', pg_catalog.abs(s.diff),
-                                               CASE WHEN %s THEN CASE WHEN s.diff < 0 THEN 'less' ELSE 'more' END
+                                               CASE WHEN %2$s THEN CASE WHEN s.diff < 0 THEN 'less' ELSE 'more' END
                                                     ELSE CASE WHEN s.diff < 0 THEN 'less than the statement''s' ELSE 'more than the statement''s' END END,
                                                pg_catalog.round(100 * pg_catalog.abs(s.diff) / GREATEST(pg_catalog.abs($2), 0.01), 2),
-                                               CASE WHEN (%s AND reconcile.amount_within($2, s.amount, $5, $6))
-                                                      OR (NOT %s AND reconcile.amount_within(s.amount, $2, $5, $6)) THEN ', within tolerance'
+                                               CASE WHEN (%2$s AND reconcile.amount_within($2, s.amount, $5, $6))
+                                                      OR (NOT %2$s AND reconcile.amount_within(s.amount, $2, $5, $6)) THEN ', within tolerance'
                                                     ELSE ', beyond tolerance' END) END,
                    CASE WHEN s.days = 0 THEN 'same day'
                         ELSE pg_catalog.format('%%s day%%s %%s%%s', pg_catalog.abs(s.days),
                                                CASE WHEN pg_catalog.abs(s.days) = 1 THEN '' ELSE 's' END,
                                                CASE WHEN s.days > 0 THEN 'later' ELSE 'earlier' END,
-                                               CASE WHEN (%s AND s.days BETWEEN -$7 AND $8) OR (NOT %s AND -s.days BETWEEN -$7 AND $8)
+                                               CASE WHEN (%2$s AND s.days BETWEEN -$7 AND $8) OR (NOT %2$s AND -s.days BETWEEN -$7 AND $8)
                                                     THEN ', within the window' ELSE ', outside the window' END) END,
                    CASE WHEN s.sim = 1 THEN 'the reference matches'
                         WHEN s.sim > 0 THEN pg_catalog.format('references %%s%%%% alike', pg_catalog.round((100 * s.sim)::numeric))
@@ -386,7 +384,7 @@ BEGIN
         FROM s
         ORDER BY 1
         LIMIT $9
-    $q$, walk, b, b, b, b, b)
+    $q$, walk, b)
     USING me.key, me.amount, me.tx_date, me.ref, r.abs_tol, r.rel_tol, r.days_before, r.days_after, n, live;
 END
 $$;
