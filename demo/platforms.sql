@@ -2,7 +2,8 @@
 -- its own key.  Two things change that nobody told the accountant: Douyin raises its fee from
 -- 1.00% to 1.40% on 16 December, and JD, whose rule says T+1, settles T+3.  The discrepancies
 -- show it, reconcile.patterns names both causes with the fix, and after the fee schedule is
--- corrected and JD's rule set, the next run finds nothing left of either.
+-- corrected and JD's rule set, the next run finds nothing left of either.  Douyin's daily payouts,
+-- compared gross with gross, show which fees differ, and match once the schedule is corrected.
 \set ON_ERROR_STOP on
 
 -- the fee schedule, dated: the ledger computes each order's expected net from the rate in force
@@ -63,6 +64,30 @@ SELECT key AS platform, category, rows, amount_diff FROM bills_summary ORDER BY 
 SELECT ledger_id, statement_id, ledger_amount, statement_amount, amount_diff, note
 FROM bills_discrepancies WHERE key = 'douyin' ORDER BY ledger_id LIMIT 5;
 
+-- Douyin's payouts: each day's orders paid as one payout seven days later, with the fees the
+-- payout deducted in total (what Douyin's settlement report says).  The ledger's orders carry the
+-- fee the schedule expects; from 16 December the payouts deduct more.
+CREATE VIEW shop.dec_douyin_orders AS
+SELECT e.order_no, e.net_amount, e.fee, e.paid_on, 'DY-' || to_char(e.paid_on, 'YYYYMMDD') AS payout
+FROM shop.dec_expected e WHERE e.platform = 'douyin';
+CREATE TABLE shop.douyin_payouts (payout text PRIMARY KEY, paid_out numeric(12,2) NOT NULL,
+                                  service_fee numeric(12,2) NOT NULL, paid_on date NOT NULL);
+INSERT INTO shop.douyin_payouts
+SELECT 'DY-' || to_char(b.settled_on - 7, 'YYYYMMDD'), sum(b.amount), sum(b.service_fee), b.settled_on
+FROM shop.platform_bills b WHERE b.platform = 'douyin' GROUP BY b.settled_on;
+SELECT reconcile.create('payouts', 'shop.dec_douyin_orders', 'shop.douyin_payouts',
+         reconcile.rule(abs_tol => 0.01, days_after => 7),
+         '{"ledger":    {"id": "order_no", "amount": "net_amount", "tx_date": "paid_on", "batch": "payout", "fee": "fee"},
+           "statement": {"id": "payout", "amount": "paid_out", "tx_date": "paid_on", "ref": "payout", "fee": "service_fee"}}') \g /dev/null
+
+\echo
+\echo '== Douyin''s payouts (payouts_summary): the ones from 16 December deduct more than the schedule says'
+SELECT category, rows, statement_amount, amount_diff FROM payouts_summary ORDER BY category;
+\echo '   one of them, gross with gross: which fees differ (payouts_discrepancies)'
+SELECT ledger_id, statement_id, amount_diff, note FROM payouts_discrepancies
+WHERE group_id = (SELECT group_id FROM payouts_discrepancies WHERE statement_id = 'DY-20261216')
+ORDER BY statement_id NULLS LAST, ledger_id LIMIT 3;
+
 \echo
 \echo '== What the discrepancies have in common (reconcile.patterns)'
 \x on
@@ -85,3 +110,8 @@ SELECT reconcile.run('bills', '2026-12-31') AS bills_run \gset
 \echo '== The next run (run_summary): nothing left of either'
 SELECT key AS platform, category, rows, amount_diff FROM reconcile.run_summary WHERE run_id = :bills_run ORDER BY key, category;
 SELECT count(*) AS discrepancies_left FROM bills_discrepancies;
+
+SELECT reconcile.run('payouts', '2026-12-31') AS payouts_run \gset
+\echo
+\echo '== Douyin''s payouts once the schedule is corrected (run_summary): every payout matches its orders'
+SELECT category, rows, statement_amount, amount_diff FROM reconcile.run_summary WHERE run_id = :payouts_run ORDER BY category;

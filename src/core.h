@@ -15,7 +15,8 @@
  *	2 rc_pass_amount		core_pass_amount.c	amount/date pairs
  *	3 rc_pass_batches,		core_pass_group.c	payout batches both ways,
  *	  rc_pass_ref_groups						instalments and combined payments
- *	4 rc_pass_ref_only		core_pass_ref.c		remaining reference pairs
+ *	4 rc_pass_batches		core_pass_group.c	payout batches by gross amount,
+ *	  rc_pass_ref_only		core_pass_ref.c		remaining reference pairs,
  *	  rc_pass_fees			core_pass_fee.c		gross amounts in the window
  *	5 rc_pass_opposite		core_pass_opposite.c	opposite amounts in the window
  *	6 rc_pass_duplicates	core_pass_dup.c		copies of rows matched in 1-4
@@ -336,7 +337,7 @@ extern rc_i128 rc_tolerance_of(const Work *w, rc_i128 a);
 extern void rc_sort_array(Work *w, void *base, size_t n, size_t size,
 						  int (*cmp) (const void *, const void *));
 extern bool rc_sort_side(Work *w, bool ledger);
-extern AmtKey *rc_sorted_remaining(Work *w, bool ledger, uint32_t *count);
+extern AmtKey *rc_sorted_remaining(Work *w, bool ledger, bool gross, uint32_t *count);
 extern int	rc_cmp_cand(const void *a, const void *b);
 extern int	rc_cmp_amtkey(const void *a, const void *b);
 
@@ -348,6 +349,8 @@ extern void rc_emit_pair(Work *w, RcCategory cat, RcHow how, uint32_t l, uint32_
 extern void rc_emit_single(Work *w, RcCategory cat, uint32_t row, int32_t other);
 extern void rc_emit_group(Work *w, RcCategory cat, RcHow how, uint32_t one,
 						  const uint32_t *members, uint32_t nmem, rc_i128 sum);
+extern void rc_emit_fee_group(Work *w, uint32_t one, const uint32_t *members, uint32_t nmem,
+							  rc_i128 net, rc_i128 fee);
 extern void rc_cand_push(Work *w, CandVec *cv, const Cand *c);
 extern CandVec *rc_cands(Work *w);
 extern void rc_cand_reserve(Work *w, CandVec *cv, size_t n);
@@ -380,7 +383,7 @@ extern void rc_pass_manual(Work *w);	/* before 0 */
 extern void rc_pass_invalid(Work *w);	/* 0 */
 extern void rc_pass_ref(Work *w);	/* 1 */
 extern void rc_pass_amount(Work *w);	/* 2 */
-extern void rc_pass_batches(Work *w, bool ledger_batches);	/* 3 */
+extern void rc_pass_batches(Work *w, bool ledger_batches, bool gross);	/* 3; 4 */
 extern void rc_pass_ref_groups(Work *w, bool instalments);	/* 3 */
 extern void rc_pass_ref_only(Work *w);	/* 4 */
 extern void rc_pass_fees(Work *w);	/* 4 */

@@ -315,11 +315,13 @@ rc_match(RcMatch *m, const RcEnv *env)
 	rc_build_ref_pairs(w);
 	rc_pass_ref(w);				/* 1 */
 	rc_pass_amount(w);			/* 2 */
-	rc_pass_batches(w, true);	/* 3 */
-	rc_pass_batches(w, false);
+	rc_pass_batches(w, true, false);	/* 3 */
+	rc_pass_batches(w, false, false);
 	rc_pass_ref_groups(w, true);
 	rc_pass_ref_groups(w, false);
-	rc_pass_ref_only(w);		/* 4 */
+	rc_pass_batches(w, true, true);	/* 4 */
+	rc_pass_batches(w, false, true);
+	rc_pass_ref_only(w);
 	rc_pass_fees(w);
 	rc_pass_opposite(w);		/* 5 */
 	rc_pass_duplicates(w);		/* 6 */

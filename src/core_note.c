@@ -64,6 +64,81 @@ format_text(const char *p, size_t len, char *buf, size_t buflen)
 	snprintf(buf, buflen, "%.*s%s", (int) n, p, n < len ? "..." : "");
 }
 
+/* The fee of row r at the common scale (a fee the core compared: it fits). */
+static rc_i128
+fee_at_scale(const RcMatch *m, int32_t r)
+{
+	rc_i128		v = m->fees[r].fee;
+	int			ds = m->fees[r].dscale;
+
+	while (ds > m->scale && v % 10 == 0)
+	{
+		v /= 10;
+		ds--;
+	}
+	return ds >= m->scale ? v : v * rc_pow10(m->scale - ds);
+}
+
+/* The decimals a row's fee is printed with: its own, at most the common scale's. */
+static int
+fee_scale(const RcMatch *m, int32_t r)
+{
+	return m->fees[r].dscale < m->scale ? m->fees[r].dscale : m->scale;
+}
+
+/*
+ * The note of a fee_difference batch's result (rc_emit_fee_group): on the
+ * first member's, the batch, the fees charged and expected and how many
+ * members' fees differ from their share at the one row's rate; on each
+ * other member's, its fee and that share.
+ */
+static int
+format_fee_batch(const RcMatch *m, const RcResult *r, const char *days, char *buf, size_t buflen)
+{
+	const RcRow *one = &m->rows[r->other];
+	int32_t		mi = r->has_diff ? (one->is_ledger ? r->statement : r->ledger)
+		: (r->ledger >= 0 ? r->ledger : r->statement);
+	const RcRow *mem = &m->rows[mi];
+	const char *mside = mem->is_ledger ? "ledger" : "statement";
+	const char *oside = one->is_ledger ? "ledger" : "statement";
+	char		batch[64];
+	char		a[64];
+	char		b[64];
+	char		c[64];
+
+	format_text(m->heap + mem->batch_off, (size_t) (mem->batch_len < 0 ? 0 : mem->batch_len),
+				batch, sizeof(batch));
+	if (r->has_diff)
+	{
+		rc_i128		fo = fee_at_scale(m, r->other);
+		rc_i128		fd = r->u.tol;
+		rc_i128		charged = one->is_ledger ? fo + fd : fo;
+		rc_i128		expected = one->is_ledger ? fo : fo - fd;
+		int			ms = fee_scale(m, r->other);
+		char		tail[96];
+
+		rc_format_trim(charged, m->scale, ms, a, sizeof(a));
+		rc_format_trim(expected, m->scale, ms, b, sizeof(b));
+		rc_format_trim(fd < 0 ? -fd : fd, m->scale, ms, c, sizeof(c));
+		tail[0] = '\0';
+		if (r->fee_rows >= 0)
+			snprintf(tail, sizeof(tail), "; %d of the %d %s from their share at the rate %s",
+					 r->fee_rows, r->group_size, r->fee_rows == 1 ? "differs" : "differ",
+					 one->is_ledger ? "expected" : "charged");
+		return snprintf(buf, buflen, "%d %s rows of batch %s as one %s row: fees %s charged, %s expected, %s %s%s%s",
+						r->group_size, mside, batch, oside, a, b, c, fd < 0 ? "less" : "more", days, tail);
+	}
+	format_text(m->heap + one->id_off, one->id_len, c, sizeof(c));
+	rc_format_trim(fee_at_scale(m, mi), m->scale, fee_scale(m, mi), a, sizeof(a));
+	if (r->fee_rows < 0)
+		return snprintf(buf, buflen, "%s row of batch %s, with %s row %s: fee %s %s",
+						mside, batch, oside, c, a, mem->is_ledger ? "expected" : "charged");
+	rc_format_trim(r->u.tol, m->scale, fee_scale(m, mi), b, sizeof(b));
+	return snprintf(buf, buflen, "%s row of batch %s, with %s row %s: fee %s %s, %s at the rate %s",
+					mside, batch, oside, c, a, mem->is_ledger ? "expected" : "charged", b,
+					one->is_ledger ? "expected" : "charged");
+}
+
 /*
  * The note of result r: a short reason in words, from the result, the rows
  * and the rule alone.
@@ -140,6 +215,11 @@ rc_format_note(const RcMatch *m, const RcResult *r, char *buf, size_t buflen)
 			n = snprintf(buf, buflen, "same reference, amount differs by %s%s", diff, days);
 			break;
 		case RC_FEE_DIFFERENCE:
+			if (r->how == RC_HOW_FEE_BATCH)
+			{
+				n = format_fee_batch(m, r, days, buf, buflen);
+				break;
+			}
 			{
 				const RcFee *fs = &m->fees[r->statement];
 				const RcFee *fl = &m->fees[r->ledger];

@@ -300,8 +300,8 @@ rc_pass_amount(Work *w)
 {
 	uint32_t	nlk,
 				nsk;
-	AmtKey	   *lk = rc_sorted_remaining(w, true, &nlk);
-	AmtKey	   *sk = rc_sorted_remaining(w, false, &nsk);
+	AmtKey	   *lk = rc_sorted_remaining(w, true, false, &nlk);
+	AmtKey	   *sk = rc_sorted_remaining(w, false, false, &nsk);
 	uint32_t   *scratch = walloc(w, sizeof(uint32_t) * 3 * (nlk ? nlk : 1));
 	uint32_t	gen = 0;
 	uint32_t	i = 0,

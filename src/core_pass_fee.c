@@ -41,28 +41,14 @@ void
 rc_pass_fees(Work *w)
 {
 	AmtKey	   *sk;
-	uint32_t	nsk = 0;
+	uint32_t	nsk;
 	CandVec    *cv;
 
 	if (w->fee == NULL)
 		return;
-	sk = walloc(w, sizeof(AmtKey) * (w->ns ? w->ns : 1));
-	for (uint32_t i = 0; i < w->ns; i++)
-	{
-		uint32_t	s = w->srows[i];
-
-		if (!row_ok(w, s) || !w->has_fee[s])
-			continue;
-		sk[nsk].amt = w->amt[s] + w->fee[s];
-		sk[nsk].date = w->rows[s].date;
-		sk[nsk].rank = w->rank[s];
-		sk[nsk].row = s;
-		nsk++;
-	}
+	sk = rc_sorted_remaining(w, false, true, &nsk);
 	if (nsk == 0)
 		return;
-	rc_sort_array(w, sk, nsk, sizeof(AmtKey), rc_cmp_amtkey);
-
 	cv = rc_cands(w);
 	for (uint32_t i = 0; i < w->nl; i++)
 	{

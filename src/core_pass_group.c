@@ -42,6 +42,113 @@ cmp_batchkey(const void *a, const void *b)
 	return (x->rank > y->rank) - (x->rank < y->rank);
 }
 
+/* One batch, and how it is compared (see rc_pass_batches). */
+typedef struct Batch
+{
+	bool		ledger_batches; /* the members are ledger rows */
+	bool		gross;			/* amounts plus fees (fee_difference), else net */
+	rc_i128		net;			/* the members' amounts, summed */
+	rc_i128		fee;			/* the members' fees, summed (gross) */
+	rc_i128		target;			/* net, or net + fee */
+	rc_i128		tol;			/* ledger batches: the tolerance of net */
+	int32_t		latest;			/* the members' latest date */
+	const char *norm;			/* the batch value normalised, for a ref match */
+	size_t		nlen;
+	int64_t		best;			/* the one row chosen so far, or -1 */
+	Cand		bestc;
+} Batch;
+
+/*
+ * Row o of the other side, whose amount (or gross) is oamt, against batch
+ * b: within the ledger side's tolerance, dated in the window of the batch's
+ * latest date or quoting the batch value; in gross mode its net amount must
+ * differ beyond tolerance.  Keeps the best by the tie-breaks in b.
+ */
+static void
+consider(Work *w, Batch *b, uint32_t o, rc_i128 oamt, uint32_t orank)
+{
+	int32_t		ldate = b->ledger_batches ? b->latest : w->rows[o].date;
+	int32_t		sdate = b->ledger_batches ? w->rows[o].date : b->latest;
+	rc_i128		t = b->ledger_batches ? b->tol : row_tol(w, o);
+	rc_i128		dev = i128_abs(oamt - b->target);
+	bool		fits;
+	Cand		c;
+
+	tick(w);
+	if (w->used[o] || dev > t)
+		return;
+	if (b->gross && i128_abs(w->amt[o] - b->net) <= t)
+		return;
+	fits = in_window(w, ldate, sdate);
+	if (!fits && w->m->rule.use_ref && b->nlen > 0 && w->rows[o].ref_len > 0)
+		fits = rc_ref_contains(b->norm, b->nlen, w->heap + w->rows[o].ref_off,
+							   w->rows[o].ref_len);
+	if (!fits)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.dev = dev;
+	c.absdd = i64_abs((int64_t) sdate - ldate);
+	c.lrank = c.srank = orank;
+	c.s = o;
+	if (b->best < 0 || rc_cmp_cand(&c, &b->bestc) < 0)
+	{
+		b->bestc = c;
+		b->best = o;
+	}
+}
+
+/* Every row of keys[lo..) whose amount lies in [from, to], considered for b. */
+static void
+consider_range(Work *w, Batch *b, const AmtKey *keys, uint32_t lo, uint32_t hi,
+			   rc_i128 from, rc_i128 to)
+{
+	for (uint32_t k = lo + lower_bound(keys + lo, hi - lo, from, INT64_MIN);
+		 k < hi && keys[k].amt <= to; k++)
+		consider(w, b, keys[k].row, keys[k].amt, keys[k].rank);
+}
+
+/* Bits of a tolerance: 2^(bits-1) <= t < 2^bits, 0 for 0. */
+static int
+tol_bits(rc_i128 t)
+{
+	int			n = 0;
+
+	while (t > 0 && n < 126)
+	{
+		t >>= 1;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The ledger rows of keys[0..n) (sorted by gross) reordered into runs of
+ * equal tolerance bits, each run still sorted; run c is keys[start[c] ..
+ * start[c + 1]).  A statement batch's gross is looked up in each run within
+ * 2^c - 1, past every tolerance of the run, then checked exactly: a
+ * row's tolerance follows its own net amount, which its fee may put far
+ * from its gross, so no one widening of the range would do.
+ */
+static void
+tolerance_runs(Work *w, AmtKey *keys, uint32_t n, uint32_t *start)
+{
+	AmtKey	   *tmp = walloc(w, sizeof(AmtKey) * (n ? n : 1));
+	uint32_t	pos[128];
+
+	memset(start, 0, sizeof(uint32_t) * 128);
+	for (uint32_t i = 0; i < n; i++)
+		start[tol_bits(row_tol(w, keys[i].row)) + 1]++;
+	for (int c = 1; c < 128; c++)
+		start[c] += start[c - 1];
+	memcpy(pos, start, sizeof(pos));
+	for (uint32_t i = 0; i < n; i++)
+	{
+		tick(w);
+		tmp[pos[tol_bits(row_tol(w, keys[i].row))]++] = keys[i];
+	}
+	memcpy(keys, tmp, sizeof(AmtKey) * n);
+}
+
 /*
  * Pass 3, batches: the remaining rows of one side sharing a batch value
  * (two or more), summed, against the one remaining row of the other side
@@ -49,9 +156,14 @@ cmp_batchkey(const void *a, const void *b)
  * or whose ref matches the batch value; the best by the tie-breaks.  Reads
  * the rows still unmatched; writes many_to_one (ledger batches) or
  * one_to_many (statement batches), one group each.
+ *
+ * With gross set (pass 4, after the pairs by reference are left): batches
+ * whose every member carries a fee, by gross (amount + fee), against one
+ * row with a fee whose gross agrees within tolerance but whose net amount
+ * does not: a fee_difference group (rc_emit_fee_group).
  */
 void
-rc_pass_batches(Work *w, bool ledger_batches)
+rc_pass_batches(Work *w, bool ledger_batches, bool gross)
 {
 	const uint32_t *side = ledger_batches ? w->lrows : w->srows;
 	uint32_t	cnt = ledger_batches ? w->nl : w->ns;
@@ -62,7 +174,11 @@ rc_pass_batches(Work *w, bool ledger_batches)
 	uint32_t	nk = 0;
 	uint32_t	nok;
 	AmtKey	   *ok;
+	uint32_t	runs[128];
+	Batch		b;
 
+	if (gross && w->fee == NULL)
+		return;
 	/* room for the rows with a batch only: most groups have none */
 	for (uint32_t i = 0; i < cnt; i++)
 		if (row_ok(w, side[i]) && w->rows[side[i]].batch_len >= 0)
@@ -84,47 +200,52 @@ rc_pass_batches(Work *w, bool ledger_batches)
 		keys[nk].row = r;
 		nk++;
 	}
-	if (nk < 2)
-		return;
 	rc_sort_array(w, keys, nk, sizeof(BatchKey), cmp_batchkey);
-	ok = rc_sorted_remaining(w, !ledger_batches, &nok);
+	ok = rc_sorted_remaining(w, !ledger_batches, gross, &nok);
+	if (nok == 0)
+		return;
+	if (gross && !ledger_batches)
+		tolerance_runs(w, ok, nok, runs);
 
+	memset(&b, 0, sizeof(b));
+	b.ledger_batches = ledger_batches;
+	b.gross = gross;
 	for (uint32_t i = 0; i < nk;)
 	{
 		uint32_t	i1 = i + 1;
 		uint32_t	nmem = 0;
-		rc_i128		sum = 0;
-		int32_t		latest = INT32_MIN;
-		bool		overflow = false;
-		size_t		nlen = 0;
-		int64_t		best = -1;
-		Cand		bestc = {0};
+		bool		skip = false;
 
 		tick(w);
 		while (i1 < nk && keys[i1].len == keys[i].len &&
 			   memcmp(keys[i1].p, keys[i].p, (size_t) keys[i].len) == 0)
 			i1++;
-		if (i1 - i < 2)
-		{
-			i = i1;
-			continue;
-		}
+		b.net = b.fee = 0;
+		b.latest = INT32_MIN;
 		for (uint32_t k = i; k < i1; k++)
 		{
 			uint32_t	r = keys[k].row;
 
 			members[nmem++] = r;
-			sum += w->amt[r];
-			if (i128_abs(sum) >= RC_I128_LIMIT)
-				overflow = true;
-			if (w->rows[r].date > latest)
-				latest = w->rows[r].date;
+			b.net += w->amt[r];
+			if (gross)
+			{
+				/* a member without a fee leaves the batch's gross unknown */
+				skip |= !w->has_fee[r];
+				b.fee += w->fee[r];
+				skip |= i128_abs(b.fee) >= RC_I128_LIMIT;
+			}
+			skip |= i128_abs(b.net) >= RC_I128_LIMIT;
+			if (w->rows[r].date > b.latest)
+				b.latest = w->rows[r].date;
 		}
-		if (overflow)
+		if (nmem < 2 || skip)
 		{
 			i = i1;
 			continue;
 		}
+		b.target = b.net + b.fee;
+		b.nlen = 0;
 		if (w->m->rule.use_ref)
 		{
 			if (normcap < (size_t) keys[i].len + 1)
@@ -132,77 +253,51 @@ rc_pass_batches(Work *w, bool ledger_batches)
 				normcap = (size_t) keys[i].len + 1;
 				norm = walloc(w, normcap);
 			}
-			nlen = rc_normalize_ref(keys[i].p, (size_t) keys[i].len, norm);
+			b.nlen = rc_normalize_ref(keys[i].p, (size_t) keys[i].len, norm);
+			b.norm = norm;
 		}
+		b.best = -1;
 
-		/* candidates of the other side within tolerance of the sum */
+		/* the one rows of the other side within tolerance of the batch */
+		if (ledger_batches)
 		{
-			rc_i128		lo,
-						hi;
-			uint32_t	k;
-
-			if (ledger_batches)
+			b.tol = rc_tolerance_of(w, b.net);
+			consider_range(w, &b, ok, 0, nok, b.target - b.tol, b.target + b.tol);
+		}
+		else if (gross)
+		{
+			for (int c = 0; c < 127; c++)
 			{
-				rc_i128		t = rc_tolerance_of(w, sum);
+				rc_i128		h = ((rc_i128) 1 << c) - 1;
 
-				lo = sum - t;
-				hi = sum + t;
-			}
-			else
-			{
-				/* tolerance follows the ledger row: widen, then check */
-				rc_i128		t = w->abs_tol;
-
-				if (w->rel_num != 0)
-				{
-					rc_i128		r2 = rc_rel_tolerance(w, sum);
-
-					/* |s - a| <= rel |a| implies |s - a| <= 2 rel |s| for rel <= 1/2 */
-					if (w->rel_scale == 0 || w->rel_num * 2 > rc_pow10(w->rel_scale))
-						r2 = RC_I128_LIMIT;
-					else
-						r2 = r2 * 2 + 1;
-					if (r2 > t)
-						t = r2;
-				}
-				lo = sum - t;
-				hi = sum + t;
-			}
-			for (k = lower_bound(ok, nok, lo, INT64_MIN); k < nok && ok[k].amt <= hi; k++)
-			{
-				uint32_t	o = ok[k].row;
-				int32_t		ldate = ledger_batches ? latest : w->rows[o].date;
-				int32_t		sdate = ledger_batches ? w->rows[o].date : latest;
-				rc_i128		dev = i128_abs(ok[k].amt - sum);
-				bool		fits;
-				Cand		c;
-
-				tick(w);
-				if (w->used[o])
-					continue;
-				if (!ledger_batches && dev > row_tol(w, o))
-					continue;
-				fits = in_window(w, ldate, sdate);
-				if (!fits && w->m->rule.use_ref && nlen > 0 && w->rows[o].ref_len > 0)
-					fits = rc_ref_contains(norm, nlen, w->heap + w->rows[o].ref_off,
-										   w->rows[o].ref_len);
-				if (!fits)
-					continue;
-				memset(&c, 0, sizeof(c));
-				c.dev = dev;
-				c.absdd = i64_abs((int64_t) sdate - ldate);
-				c.lrank = c.srank = ok[k].rank;
-				c.s = o;
-				if (best < 0 || rc_cmp_cand(&c, &bestc) < 0)
-				{
-					bestc = c;
-					best = o;
-				}
+				if (runs[c + 1] > runs[c])
+					consider_range(w, &b, ok, runs[c], runs[c + 1], b.target - h, b.target + h);
 			}
 		}
-		if (best >= 0)
+		else
+		{
+			/* tolerance follows the ledger row: widen, then check */
+			rc_i128		t = w->abs_tol;
+
+			if (w->rel_num != 0)
+			{
+				rc_i128		r2 = rc_rel_tolerance(w, b.net);
+
+				/* |s - a| <= rel |a| implies |s - a| <= 2 rel |s| for rel <= 1/2 */
+				if (w->rel_scale == 0 || w->rel_num * 2 > rc_pow10(w->rel_scale))
+					r2 = RC_I128_LIMIT;
+				else
+					r2 = r2 * 2 + 1;
+				if (r2 > t)
+					t = r2;
+			}
+			consider_range(w, &b, ok, 0, nok, b.target - t, b.target + t);
+		}
+		if (b.best >= 0 && gross)
+			rc_emit_fee_group(w, (uint32_t) b.best, members, nmem, b.net, b.fee);
+		else if (b.best >= 0)
 			rc_emit_group(w, ledger_batches ? RC_MANY_TO_ONE : RC_ONE_TO_MANY,
-					   RC_HOW_BATCH, (uint32_t) best, members, nmem, sum);
+						  RC_HOW_BATCH, (uint32_t) b.best, members, nmem, b.net);
 		i = i1;
 	}
 }

@@ -32,7 +32,7 @@ void
 rc_pass_opposite(Work *w)
 {
 	uint32_t	nsk;
-	AmtKey	   *sk = rc_sorted_remaining(w, false, &nsk);
+	AmtKey	   *sk = rc_sorted_remaining(w, false, false, &nsk);
 	CandVec    *cv = rc_cands(w);
 
 	for (uint32_t i = 0; i < w->nl; i++)

@@ -130,6 +130,115 @@ rc_emit_group(Work *w, RcCategory cat, RcHow how, uint32_t one,
 }
 
 /*
+ * fee_one * gross / gross_one, rounded half away from zero to a multiple of
+ * unit: row's share of the one row's fee, at its rate.  False when it cannot
+ * be computed exactly in 128 bits (a gross or fee of 10^18 or more at the
+ * common scale) or gross_one is zero.
+ */
+static bool
+share_of(rc_i128 gross, rc_i128 fee_one, rc_i128 gross_one, rc_i128 unit, rc_i128 *out)
+{
+	const rc_i128 lim = (rc_i128) 1000000000000000000LL;
+	rc_i128		num,
+				an,
+				ag,
+				q,
+				rem,
+				r1;
+	bool		up;
+
+	if (gross_one == 0 || i128_abs(gross) >= lim || i128_abs(fee_one) >= lim)
+		return false;
+	num = gross * fee_one;
+	an = i128_abs(num);
+	ag = i128_abs(gross_one);
+	q = an / ag;
+	rem = an % ag;
+	r1 = q % unit;
+	/* the fraction past q is below 1, so for an even unit only r1 decides */
+	up = unit == 1 ? 2 * rem >= ag : 2 * r1 >= unit;
+	q = (q / unit + (up ? 1 : 0)) * unit;
+	*out = (num < 0) != (gross_one < 0) ? -q : q;
+	return true;
+}
+
+/*
+ * Record a payout batch whose gross agrees with one row's while its net
+ * amount does not (pass 4): category fee_difference, one group_id.  The one
+ * row appears once, on the first member's result, which holds the whole net
+ * difference and, in u.tol, the fees charged minus the fees expected; each
+ * other member is a result of its own, without a counterpart or a
+ * difference, holding in u.tol its fee at the rate of the one row (its share
+ * of the one row's fee, by gross, at its own fee's decimals), so that the
+ * notes say whose fee differs.  fee_rows: on the first result the members
+ * whose fee differs from that share by more than one unit of its last
+ * decimal; on the others 1 or 0; -1 when the shares cannot be computed
+ * exactly.  other: the one row.
+ */
+void
+rc_emit_fee_group(Work *w, uint32_t one, const uint32_t *members, uint32_t nmem,
+				  rc_i128 net, rc_i128 fee)
+{
+	int32_t		gid = ++w->m->ngroups;
+	bool		one_is_ledger = w->rows[one].is_ledger;
+	rc_i128		diff = one_is_ledger ? net - w->amt[one] : w->amt[one] - net;
+	rc_i128		gross_one = w->amt[one] + w->fee[one];
+	uint16_t	sc = w->rows[one].dscale;
+	int32_t		differ = 0;
+	bool		shares = true;
+	RcResult   *first = NULL;
+
+	for (uint32_t i = 0; i < nmem; i++)
+		if (w->rows[members[i]].dscale > sc)
+			sc = w->rows[members[i]].dscale;
+	for (uint32_t i = 0; i < nmem; i++)
+	{
+		uint32_t	mem = members[i];
+		int			fds = w->m->fees[mem].dscale < w->m->scale ? w->m->fees[mem].dscale : w->m->scale;
+		rc_i128		unit = rc_pow10(w->m->scale - fds);
+		rc_i128		share = 0;
+		bool		has_share = shares &&
+			share_of(w->amt[mem] + w->fee[mem], w->fee[one], gross_one, unit, &share);
+		bool		differs = has_share && i128_abs(w->fee[mem] - share) > unit;
+		RcResult   *r;
+
+		shares = has_share;
+		differ += differs;
+		if (i == 0)
+		{
+			uint32_t	l = one_is_ledger ? one : mem;
+			uint32_t	s = one_is_ledger ? mem : one;
+
+			r = first = new_result(w, RC_FEE_DIFFERENCE, (int32_t) l, (int32_t) s);
+			r->has_diff = true;
+			r->diff_scale = sc;
+			r->amount_diff = rc_rescale_trunc(diff, w->m->scale, sc);
+			r->u.tol = one_is_ledger ? fee - w->fee[one] : w->fee[one] - fee;
+			r->days_diff = (int64_t) w->rows[s].date - w->rows[l].date;
+			r->score = one_is_ledger ? score_of(w->amt[one], net, r->days_diff)
+				: score_of(net, w->amt[one], r->days_diff);
+		}
+		else
+		{
+			r = new_result(w, RC_FEE_DIFFERENCE, one_is_ledger ? -1 : (int32_t) mem,
+						   one_is_ledger ? (int32_t) mem : -1);
+			r->u.tol = share;
+			r->fee_rows = differs ? 1 : 0;
+		}
+		r->how = RC_HOW_FEE_BATCH;
+		r->group_id = gid;
+		r->group_size = (int32_t) nmem;
+		r->other = (int32_t) one;
+		w->early[mem] = 1;
+	}
+	w->early[one] = 1;
+	first->fee_rows = shares ? differ : -1;
+	if (!shares)
+		for (RcResult *r = first + 1; r < first + nmem; r++)
+			r->fee_rows = -1;
+}
+
+/*
  * Room for n candidates in cv, so that a pass whose count is known roughly
  * does not grow the vector by doubling (every old copy stays allocated, and
  * touched, until the group is done).

@@ -196,9 +196,12 @@ rc_sort_side(Work *w, bool ledger)
 	return true;
 }
 
-/* The remaining valid rows of a side, sorted by (amount, date, id). */
+/*
+ * The remaining valid rows of a side, sorted by (amount, date, id); with
+ * gross, only those with a fee, by amount + fee.
+ */
 AmtKey *
-rc_sorted_remaining(Work *w, bool ledger, uint32_t *count)
+rc_sorted_remaining(Work *w, bool ledger, bool gross, uint32_t *count)
 {
 	const uint32_t *side = ledger ? w->lrows : w->srows;
 	uint32_t	cnt = ledger ? w->nl : w->ns;
@@ -209,9 +212,9 @@ rc_sorted_remaining(Work *w, bool ledger, uint32_t *count)
 	{
 		uint32_t	r = side[i];
 
-		if (!row_ok(w, r))
+		if (!row_ok(w, r) || (gross && !w->has_fee[r]))
 			continue;
-		keys[k].amt = w->amt[r];
+		keys[k].amt = gross ? w->amt[r] + w->fee[r] : w->amt[r];
 		keys[k].date = w->rows[r].date;
 		keys[k].rank = w->rank[r];
 		keys[k].row = r;

@@ -134,7 +134,9 @@ typedef struct RcResult
 	{
 		rc_i128		group_diff;	/* groups: the whole difference, at diff_scale */
 		rc_i128		tol;		/* pairs: the tolerance applied, at the common scale;
-								 * a fee_difference: fee charged minus fee expected */
+								 * a fee_difference: fee charged minus fee expected
+								 * (a batch's first row: the fees'; its other
+								 * rows: the row's fee at the rate of the one row) */
 	}			u;
 	int64_t		days_diff;		/* statement date minus ledger date */
 	double		score;
@@ -143,6 +145,7 @@ typedef struct RcResult
 	int32_t		group_id;		/* 0 = none */
 	int32_t		other;			/* related row (duplicate's original) or -1 */
 	int32_t		group_size;
+	int32_t		fee_rows;		/* a fee_difference batch: see rc_emit_fee_group */
 	uint16_t	diff_scale;		/* scale to print amount_diff with */
 	uint8_t		category;		/* RcCategory */
 	uint8_t		how;			/* RcHow: which pass, for the note */
@@ -160,6 +163,7 @@ typedef enum RcHow
 	RC_HOW_REF_GROUP,			/* pass 3, by reference */
 	RC_HOW_REF_ONLY,			/* pass 4 */
 	RC_HOW_FEE,					/* pass 4, gross amounts in the window */
+	RC_HOW_FEE_BATCH,			/* pass 4, payout batches by gross amount */
 	RC_HOW_WINDOW,				/* pass 5 */
 	RC_HOW_MANUAL				/* matched by hand, before pass 0 */
 } RcHow;

@@ -1,9 +1,9 @@
--- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0, 0.4.1, 0.4.2 and 0.5.0 with a live reconciliation.
+-- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0, 0.4.1, 0.4.2, 0.5.0 and 0.5.1 with a live reconciliation.
 -- (test/sh/catalog.sh checks that the updated catalogue equals a fresh install's.)
 BEGIN;
 DROP EXTENSION IF EXISTS reconcile CASCADE;
 CREATE EXTENSION reconcile VERSION '0.1.0';
-SELECT plan(52);
+SELECT plan(59);
 
 CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
 CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
@@ -161,6 +161,29 @@ SELECT reconcile.create('up_fee', 'public.up_fl', 'public.up_fs', reconcile.rule
 SELECT is((SELECT category::text FROM public.up_fee_matches), 'fee_difference',
           'a reconciliation with fees made after the update finds fee_difference');
 SELECT lives_ok($$SELECT reconcile.run('up_fee', '2026-11-30')$$, 'and runs');
+
+-- 0.5.1: fees within payout batches.  A reconciliation made under 0.5.0 whose payout batch the
+-- library already finds a fee_difference group, run before and after the update
+CREATE TABLE public.up_bl (id text, amount numeric, tx_date date, batch text, fee numeric);
+CREATE TABLE public.up_bs (id text, amount numeric, tx_date date, fee numeric);
+INSERT INTO public.up_bl VALUES ('B1', 99.00, '2026-11-01', 'P-9', 1.00), ('B2', 198.00, '2026-11-02', 'P-9', 2.00),
+                                ('B3', 50.00, '2026-11-20', NULL, NULL);
+INSERT INTO public.up_bs VALUES ('P1', 295.80, '2026-11-03', 4.20);
+SELECT reconcile.create('up_fb', 'public.up_bl', 'public.up_bs', reconcile.rule(abs_tol => 0.01),
+                        '{"ledger": {"fee": "fee"}, "statement": {"fee": "fee"}}') \g /dev/null
+SELECT is((SELECT count(*) FROM public.up_fb_matches WHERE category::text = 'fee_difference' AND group_id IS NOT NULL),
+          2::bigint, 'under the 0.5.0 SQL the library finds the batch whose gross agrees a fee_difference group');
+SELECT lives_ok($$SELECT reconcile.run('up_fb', '2026-11-10')$$, 'and a run under 0.5.0 stores it');
+ALTER EXTENSION reconcile UPDATE TO '0.5.1';
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.5.1', 'updated to 0.5.1');
+INSERT INTO public.up_bs VALUES ('P2', 50.00, '2026-11-21', NULL);
+SELECT lives_ok($$SELECT reconcile.run('up_fb', '2026-11-30')$$, 'a run after the update continues the history');
+SELECT is((SELECT count(*) FROM reconcile.items WHERE name = 'up_fb' AND category::text = 'fee_difference' AND status = 'open'),
+          2::bigint, 'the batch''s items are kept, one per row of it, and the rows matched since are cleared');
+SELECT is((SELECT sum(amount) FILTER (WHERE item <> 'statement total') - sum(amount) FILTER (WHERE item = 'statement total')
+           FROM reconcile.proof((SELECT max(run_id) FROM reconcile.runs WHERE name = 'up_fb'))), 0::numeric,
+          'and the proof of the run after the update adds up');
+SELECT lives_ok($$SELECT * FROM reconcile.patterns('up_fb')$$, 'patterns reads the batch after the update');
 SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
 
 SELECT * FROM finish();

@@ -45,7 +45,7 @@ CREATE TYPE reconcile.match AS (
     note         text
 );
 COMMENT ON TYPE reconcile.match IS
-'One result of reconcile.match_agg: the ledger and statement ids paired (either may be NULL), the category, statement minus ledger amount and date, a score in [0,1] (1 = exact), the group of a many_to_one/one_to_many set, and a short reason';
+'One result of reconcile.match_agg: the ledger and statement ids paired (either may be NULL), the category, statement minus ledger amount and date, a score in [0,1] (1 = exact), the group of a many_to_one/one_to_many set, a manual set or a fee_difference payout batch, and a short reason';
 
 CREATE TYPE reconcile.match_detail AS (
     ledger_id        text,

@@ -83,7 +83,7 @@ COMMENT ON COLUMN reconcile.results.category IS 'Category';
 COMMENT ON COLUMN reconcile.results.amount_diff IS 'Statement minus ledger amount (a group''s on its first member)';
 COMMENT ON COLUMN reconcile.results.days_diff IS 'Statement minus ledger date, in days';
 COMMENT ON COLUMN reconcile.results.score IS 'Closeness in [0,1], 1 = exact';
-COMMENT ON COLUMN reconcile.results.group_id IS 'Group of a many_to_one / one_to_many set, within the run and key';
+COMMENT ON COLUMN reconcile.results.group_id IS 'Group of a many_to_one / one_to_many set, a manual set or a fee_difference payout batch, within the run and key';
 COMMENT ON COLUMN reconcile.results.note IS 'Short reason';
 COMMENT ON COLUMN reconcile.results.ledger_amount IS 'Amount of the ledger row';
 COMMENT ON COLUMN reconcile.results.statement_amount IS 'Amount of the statement row';

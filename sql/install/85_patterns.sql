@@ -59,17 +59,22 @@ BEGIN
     RETURN QUERY EXECUTE pg_catalog.format($q$
     WITH d AS MATERIALIZED (
         SELECT x.key, x.ledger_id, x.statement_id, x.category, x.amount_diff, x.days_diff,
-               x.ledger_amount, x.statement_amount, x.ledger_date, x.statement_date, x.note
+               x.ledger_amount, x.statement_amount, x.ledger_date, x.statement_date, x.note, x.group_id
         FROM %I.%I x),
     -- fee_rate: the pairs whose net amounts differ beyond tolerance (amount_mismatch and
     -- fee_difference, compared as text: in the transaction that updates to 0.5.0 the new label
-    -- cannot be read as an enum yet), by their relative difference
+    -- cannot be read as an enum yet), by their relative difference; a payout batch that is a
+    -- fee_difference (0.5.1: its rows share a group_id, each row once) counts as one pair of its
+    -- sums
     pairs AS (
-        SELECT d.key, d.amount_diff,
-               pg_catalog.round(100 * d.amount_diff / d.ledger_amount, 2) AS pct
-        FROM d WHERE d.category::text IN ('amount_mismatch', 'fee_difference') AND d.ledger_amount <> 0
-          AND d.ledger_id IS NOT NULL AND d.statement_id IS NOT NULL
-          AND d.amount_diff IS NOT NULL AND NOT d.amount_diff = 'NaN'),
+        SELECT d.key, pg_catalog.sum(d.amount_diff) AS amount_diff,
+               pg_catalog.round(100 * pg_catalog.sum(d.amount_diff) / pg_catalog.sum(d.ledger_amount), 2) AS pct
+        FROM d WHERE d.category::text IN ('amount_mismatch', 'fee_difference')
+        GROUP BY d.key, d.group_id, CASE WHEN d.group_id IS NULL THEN d.ledger_id END,
+                 CASE WHEN d.group_id IS NULL THEN d.statement_id END
+        HAVING pg_catalog.bool_or(d.ledger_id IS NOT NULL) AND pg_catalog.bool_or(d.statement_id IS NOT NULL)
+           AND pg_catalog.sum(d.ledger_amount) <> 0 AND pg_catalog.sum(d.amount_diff) IS NOT NULL
+           AND NOT pg_catalog.sum(d.amount_diff) = 'NaN'),
     rate AS (
         SELECT DISTINCT ON (p.key) p.key, p.pct
         FROM (SELECT p.key, p.pct, pg_catalog.count(*) AS n FROM pairs p GROUP BY 1, 2) p
@@ -85,15 +90,22 @@ BEGIN
     -- and, for the fee differences, the rates of gross charged and expected, from the sources'
     -- fee columns (read as the caller; nothing is read when there is no fee difference)
     fee_pairs AS (
-        SELECT d.key, d.ledger_id, d.statement_id, d.ledger_date FROM d WHERE d.category::text = 'fee_difference'),
-    fee_rates AS (
+        SELECT d.key, d.ledger_id, d.statement_id, d.ledger_date, d.group_id
+        FROM d WHERE d.category::text = 'fee_difference'),
+    fee_units AS (
         SELECT p.key, pg_catalog.min(p.ledger_date) AS since,
-               pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY pg_catalog.round(100 * s.fee / NULLIF(s.amount + s.fee, 0), 2)) AS charged,
-               pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY pg_catalog.round(100 * l.fee / NULLIF(l.amount + l.fee, 0), 2)) AS expected
+               pg_catalog.round(100 * pg_catalog.sum(s.fee) / NULLIF(pg_catalog.sum(s.amount + s.fee), 0), 2) AS charged,
+               pg_catalog.round(100 * pg_catalog.sum(l.fee) / NULLIF(pg_catalog.sum(l.amount + l.fee), 0), 2) AS expected
         FROM fee_pairs p
-        JOIN (%s) l ON l.id = p.ledger_id AND l.key IS NOT DISTINCT FROM p.key
-        JOIN (%s) s ON s.id = p.statement_id AND s.key IS NOT DISTINCT FROM p.key
-        GROUP BY p.key),
+        LEFT JOIN (%s) l ON l.id = p.ledger_id AND l.key IS NOT DISTINCT FROM p.key
+        LEFT JOIN (%s) s ON s.id = p.statement_id AND s.key IS NOT DISTINCT FROM p.key
+        GROUP BY p.key, p.group_id, CASE WHEN p.group_id IS NULL THEN p.ledger_id END,
+                 CASE WHEN p.group_id IS NULL THEN p.statement_id END),
+    fee_rates AS (
+        SELECT u.key, pg_catalog.min(u.since) AS since,
+               pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY u.charged) AS charged,
+               pg_catalog.percentile_disc(0.5) WITHIN GROUP (ORDER BY u.expected) AS expected
+        FROM fee_units u GROUP BY u.key),
     -- settlement_lag: the timing differences, by their days
     lag AS (
         SELECT d.key, pg_catalog.count(*) AS total,

@@ -323,6 +323,165 @@ test_fees(void)
 	t_free_all();
 }
 
+/* The result of row id on its side of a group (the first that holds it), or NULL. */
+static const RcResult *
+result_of(const RcMatch *m, const TGroup *g, int ledger, const char *id, int *count)
+{
+	const RcResult *found = NULL;
+
+	*count = 0;
+	for (uint32_t i = 0; i < m->nresults; i++)
+	{
+		int32_t		r = ledger ? m->results[i].ledger : m->results[i].statement;
+
+		if (r >= 0 && g->rows[r].id_len == strlen(id) &&
+			memcmp(g->heap + g->rows[r].id_off, id, strlen(id)) == 0)
+		{
+			if (found == NULL)
+				found = &m->results[i];
+			(*count)++;
+		}
+	}
+	return found;
+}
+
+/*
+ * Fees within payout batches: a batch whose members all carry fees is
+ * compared gross with gross against one row with a fee; when the gross
+ * agrees and the net does not, the batch is a fee_difference group whose
+ * notes say which members' fees differ from their share.
+ */
+static void
+test_fee_batches(void)
+{
+	TGroup		g;
+	RcMatch		m;
+	char		note[256];
+	const RcResult *r;
+	int			n;
+
+	memset(&g, 0, sizeof(g));
+	/* ledger orders at 1.00% expected, one payout at 1.40% charged: 350.00 gross */
+	add(&g, 1, "LA1", 9900, 100, NULL, "P-1");
+	fee(&g, 100, 2);
+	add(&g, 1, "LA2", 19800, 101, NULL, "P-1");
+	fee(&g, 200, 2);
+	add(&g, 1, "LA3", 4950, 102, NULL, "P-1");
+	fee(&g, 50, 2);
+	add(&g, 0, "SA", 34510, 103, NULL, NULL);
+	fee(&g, 490, 2);
+	/* one expected payout at 1.00%, the platform's lines charge one order 1.40% */
+	add(&g, 1, "LB", 108900, 100, NULL, NULL);
+	fee(&g, 1100, 2);
+	add(&g, 0, "SB1", 39600, 101, NULL, "P-2");
+	fee(&g, 400, 2);
+	add(&g, 0, "SB2", 39440, 101, NULL, "P-2");
+	fee(&g, 560, 2);
+	add(&g, 0, "SB3", 29700, 101, NULL, "P-2");
+	fee(&g, 300, 2);
+	/* a member without a fee: the batch's gross is unknown */
+	add(&g, 1, "LC1", 9800, 100, NULL, "P-3");
+	fee(&g, 100, 2);
+	add(&g, 1, "LC2", 9800, 100, NULL, "P-3");
+	add(&g, 0, "SC", 19260, 100, NULL, NULL);
+	fee(&g, 340, 2);
+	/* net sums that agree: many_to_one, whatever the fees */
+	add(&g, 1, "LD1", 7000, 100, NULL, "P-4");
+	fee(&g, 70, 2);
+	add(&g, 1, "LD2", 7000, 100, NULL, "P-4");
+	fee(&g, 70, 2);
+	add(&g, 0, "SD", 14000, 101, NULL, NULL);
+	fee(&g, 300, 2);
+	/* a one row without a fee (a bank line): compared by net only */
+	add(&g, 1, "LE1", 5940, 100, NULL, "P-5");
+	fee(&g, 60, 2);
+	add(&g, 1, "LE2", 5940, 100, NULL, "P-5");
+	fee(&g, 60, 2);
+	add(&g, 0, "SE", 11832, 101, NULL, NULL);
+	m = run(&g, "0.01", 3, 0, 0);
+
+	check(cat_of(&m, &g, "LA1", "SA") == RC_FEE_DIFFERENCE && cat_of(&m, &g, "LA2", NULL) == RC_FEE_DIFFERENCE &&
+		  cat_of(&m, &g, "LA3", NULL) == RC_FEE_DIFFERENCE,
+		  "fee batches: ledger members whose gross sum agrees with the payout's are one fee_difference group");
+	r = result_of(&m, &g, 0, "SA", &n);
+	check(n == 1 && r->group_id > 0 && r->amount_diff == -140 && r->group_size == 3,
+		  "fee batches: the one row appears once, with the whole net difference");
+	check(strcmp(note_of(&m, &g, "LA1", "SA", note, sizeof(note)),
+				 "3 ledger rows of batch P-1 as one statement row: fees 4.90 charged, 3.50 expected, 1.40 more, "
+				 "3 days later; 3 of the 3 differ from their share at the rate charged") == 0,
+		  "fee batches: the first member's note gives the fees charged and expected and how many differ");
+	check(strcmp(note_of(&m, &g, "LA2", NULL, note, sizeof(note)),
+				 "ledger row of batch P-1, with statement row SA: fee 2.00 expected, 2.80 at the rate charged") == 0,
+		  "fee batches: another member's note gives its fee and its share at the rate charged");
+	r = result_of(&m, &g, 1, "LA3", &n);
+	check(n == 1 && !r->has_diff && r->group_id == result_of(&m, &g, 0, "SA", &n)->group_id,
+		  "fee batches: the other members have no counterpart and no difference, and share the group_id");
+
+	check(cat_of(&m, &g, "LB", "SB1") == RC_FEE_DIFFERENCE && cat_of(&m, &g, NULL, "SB2") == RC_FEE_DIFFERENCE &&
+		  cat_of(&m, &g, NULL, "SB3") == RC_FEE_DIFFERENCE,
+		  "fee batches: statement members against one ledger row, the same way");
+	check(strcmp(note_of(&m, &g, "LB", "SB1", note, sizeof(note)),
+				 "3 statement rows of batch P-2 as one ledger row: fees 12.60 charged, 11.00 expected, 1.60 more, "
+				 "1 day later; 1 of the 3 differs from their share at the rate expected") == 0,
+		  "fee batches: only the line charged another rate differs");
+	check(strcmp(note_of(&m, &g, NULL, "SB2", note, sizeof(note)),
+				 "statement row of batch P-2, with ledger row LB: fee 5.60 charged, 4.00 at the rate expected") == 0,
+		  "fee batches: and its note names the fee it should have been");
+	r = result_of(&m, &g, 0, "SB3", &n);
+	check(r->fee_rows == 0, "fee batches: a line at the expected rate does not differ");
+
+	check(cat_of(&m, &g, "LC1", NULL) == RC_MISSING_IN_STATEMENT && cat_of(&m, &g, NULL, "SC") == RC_MISSING_IN_LEDGER,
+		  "fee batches: a member without a fee leaves the batch uncompared by gross");
+	check(cat_of(&m, &g, "LD1", "SD") == RC_MANY_TO_ONE && cat_of(&m, &g, "LD2", "SD") == RC_MANY_TO_ONE,
+		  "fee batches: a batch whose net sum agrees is many_to_one as before");
+	check(cat_of(&m, &g, "LE1", NULL) == RC_MISSING_IN_STATEMENT && cat_of(&m, &g, NULL, "SE") == RC_MISSING_IN_LEDGER,
+		  "fee batches: a one row without a fee is compared by net only");
+	{
+		int			once = 1;
+
+		for (uint32_t k = 0; k < g.nrows; k++)
+		{
+			char		id[16];
+
+			snprintf(id, sizeof(id), "%.*s", (int) g.rows[k].id_len, g.heap + g.rows[k].id_off);
+			result_of(&m, &g, g.rows[k].is_ledger, id, &n);
+			once &= n == (strcmp(id, "SD") == 0 ? 2 : 1);
+		}
+		check(once, "fee batches: every row in one result, but the one row of many_to_one P-4 in two");
+	}
+	t_free_all();
+
+	/*
+	 * A relative tolerance follows the ledger row's net amount, which a large
+	 * fee puts far from its gross: the row is still found.
+	 */
+	memset(&g, 0, sizeof(g));
+	add(&g, 1, "LF", 300000, 100, NULL, NULL);
+	fee(&g, -200000, 2);
+	add(&g, 1, "LG", 1000, 100, NULL, NULL);
+	fee(&g, 97600, 2);
+	add(&g, 0, "SF1", 55000, 101, NULL, "P-6");
+	fee(&g, 5000, 2);
+	add(&g, 0, "SF2", 30000, 101, NULL, "P-6");
+	fee(&g, 12500, 2);
+	{
+		RcEnv		env = {t_alloc, NULL, NULL};
+
+		memset(&m, 0, sizeof(m));
+		m.rows = g.rows;
+		m.nrows = g.nrows;
+		m.heap = g.heap;
+		m.fees = g.fees;
+		tol_from_text("0.01", &m.rule.rel_tol, &m.rule.rel_scale);
+		m.rule.days_after = 3;
+		m.rule.use_ref = true;
+		check(rc_match(&m, &env) == RC_OK && cat_of(&m, &g, "LF", "SF1") == RC_FEE_DIFFERENCE &&
+			  cat_of(&m, &g, NULL, "SF2") == RC_FEE_DIFFERENCE && cat_of(&m, &g, "LG", NULL) == RC_MISSING_IN_STATEMENT,
+			  "fee batches: 1% of a net 3000.00 (a rebate of 2000.00) takes a gross 975.00 batch to a gross 1000.00 row, not to a nearer one beyond 1% of its own net");
+	}
+	t_free_all();
+}
+
 static void
 test_normalizer(void)
 {
@@ -654,6 +813,7 @@ main(void)
 	test_matching();
 	test_manual();
 	test_fees();
+	test_fee_batches();
 	printf("1..%d\n", ntests);
 	return nfailed ? 1 : 0;
 }

@@ -9,8 +9,9 @@
  * validity, and on some inputs a fee), with ids and refs drawn from small pools so that duplicates,
  * ref containment, batches, manual sets and equal amounts are frequent.  Besides memory errors (the
  * harness is built with ASan and UBSan) it checks the invariants of a
- * result: every row once, but a group's single row; a duplicate id is the
- * only error.
+ * result: every row once, but the single row of a many_to_one, one_to_many
+ * or manual group (a fee_difference batch's one row appears once); a
+ * duplicate id is the only error.
  *
  *	  make fuzz                      (builds with clang, runs for FUZZ_SECONDS)
  *
@@ -169,6 +170,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fees[nrows].fee = (rc_i128) (int8_t) a2 * ((d & 0x40) ? 1 : 10);
 			fees[nrows].dscale = (uint16_t) ((g >> 1) % 8);
 		}
+		if (with_fees && (g & 0x0E) == 0x02 && !row->invalid)
+		{
+			/*
+			 * a payout: the gross of the other side's rows of batch P-1 or P-2
+			 * so far (those at two decimals), a fee of its own moving the net
+			 * by a; a fee_difference batch when the members all have fees
+			 */
+			const char *tag = (g & 1) ? "P-1" : "P-2";
+			rc_i128		sum_a = 0,
+						sum_f = 0;
+
+			for (uint32_t j = 0; j < nrows; j++)
+				if (rows[j].is_ledger != row->is_ledger && rows[j].batch_len == 3 && !rows[j].manual &&
+					memcmp(heap + rows[j].batch_off, tag, 3) == 0 && rows[j].dscale == 2 &&
+					fees[j].has && fees[j].dscale == 2)
+				{
+					sum_a += rows[j].amount;
+					sum_f += fees[j].fee;
+				}
+			row->amount = sum_a - (int8_t) a;
+			row->dscale = 2;
+			fees[nrows].has = 1;
+			fees[nrows].fee = sum_f + (int8_t) a;
+			fees[nrows].dscale = 2;
+		}
 		nrows++;
 	}
 
@@ -205,11 +231,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				int			grouped = 0;
 
 				for (uint32_t j = 0; j < m.nresults; j++)
-					if ((m.results[j].ledger == (int32_t) i || m.results[j].statement == (int32_t) i) &&
-						m.results[j].group_id > 0)
+					if (m.results[j].ledger == (int32_t) i || m.results[j].statement == (int32_t) i)
+					{
+						uint8_t		c = m.results[j].category;
+
+						if (m.results[j].group_id == 0 ||
+							(c != RC_MANY_TO_ONE && c != RC_ONE_TO_MANY && c != RC_MANUAL))
+							abort();	/* repeated outside a many_to_one, one_to_many or manual group */
 						grouped = 1;
+					}
 				if (!grouped)
-					abort();	/* repeated outside a group */
+					abort();
 			}
 		}
 	}
