@@ -17,7 +17,7 @@ SET client_min_messages = warning;
 SELECT reconcile.drop(name) FROM reconcile.reconciliations WHERE name IN ('fbo', 'fbo_net', 'fbl', 'fbl_net', 'fbe') \g /dev/null
 DROP SCHEMA IF EXISTS bench_fee CASCADE;
 CREATE SCHEMA bench_fee;
-SELECT setseed(0.17);
+SELECT setseed(0.17) \g /dev/null
 
 CREATE TABLE bench_fee.orders AS
 SELECT 'O' || lpad(i::text, 9, '0') AS id, g AS gross, g - round(g * 0.01, 2) AS amount, round(g * 0.01, 2) AS fee,
