@@ -157,7 +157,7 @@ tolerance_runs(Work *w, AmtKey *keys, uint32_t n, uint32_t *start)
  * the rows still unmatched; writes many_to_one (ledger batches) or
  * one_to_many (statement batches), one group each.
  *
- * With gross set (pass 4, after the pairs by reference are left): batches
+ * With gross set (pass 4, before the remaining reference pairs): batches
  * whose every member carries a fee, by gross (amount + fee), against one
  * row with a fee whose gross agrees within tolerance but whose net amount
  * does not: a fee_difference group (rc_emit_fee_group).

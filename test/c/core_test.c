@@ -154,50 +154,44 @@ manual(TGroup *g, const char *tag)
 	r->batch_off = put(g, tag, strlen(tag));
 }
 
-/* The note of the result holding ledger id lid and statement id sid, into buf. */
-static const char *
-note_of(const RcMatch *m, const TGroup *g, const char *lid, const char *sid, char *buf, size_t len);
+/* Whether row r (an index, or -1) has id id (NULL: that it is -1). */
+static int
+row_is(const TGroup *g, int32_t r, const char *id)
+{
+	if (id == NULL)
+		return r < 0;
+	return r >= 0 && g->rows[r].id_len == strlen(id) &&
+		memcmp(g->heap + g->rows[r].id_off, id, strlen(id)) == 0;
+}
 
-/* Category of the result holding ledger id lid and statement id sid (NULL = absent). */
+/* The first result holding ledger id lid and statement id sid (NULL = absent), or NULL. */
+static const RcResult *
+pair_result(const RcMatch *m, const TGroup *g, const char *lid, const char *sid)
+{
+	for (uint32_t i = 0; i < m->nresults; i++)
+		if (row_is(g, m->results[i].ledger, lid) && row_is(g, m->results[i].statement, sid))
+			return &m->results[i];
+	return NULL;
+}
+
+/* Category of the result holding ledger id lid and statement id sid, or -1. */
 static int
 cat_of(const RcMatch *m, const TGroup *g, const char *lid, const char *sid)
 {
-	for (uint32_t i = 0; i < m->nresults; i++)
-	{
-		const RcResult *r = &m->results[i];
-		int			lok,
-					sok;
+	const RcResult *r = pair_result(m, g, lid, sid);
 
-		lok = lid ? (r->ledger >= 0 && strncmp(g->heap + g->rows[r->ledger].id_off, lid,
-											   g->rows[r->ledger].id_len) == 0 &&
-					 strlen(lid) == g->rows[r->ledger].id_len) : r->ledger < 0;
-		sok = sid ? (r->statement >= 0 && strncmp(g->heap + g->rows[r->statement].id_off, sid,
-												  g->rows[r->statement].id_len) == 0 &&
-					 strlen(sid) == g->rows[r->statement].id_len) : r->statement < 0;
-		if (lok && sok)
-			return r->category;
-	}
-	return -1;
+	return r ? r->category : -1;
 }
 
+/* The note of the result holding ledger id lid and statement id sid, into buf. */
 static const char *
 note_of(const RcMatch *m, const TGroup *g, const char *lid, const char *sid, char *buf, size_t len)
 {
-	buf[0] = '\0';
-	for (uint32_t i = 0; i < m->nresults; i++)
-	{
-		const RcResult *r = &m->results[i];
-		int			lok = lid ? (r->ledger >= 0 && g->rows[r->ledger].id_len == strlen(lid) &&
-								 memcmp(g->heap + g->rows[r->ledger].id_off, lid, strlen(lid)) == 0) : r->ledger < 0;
-		int			sok = sid ? (r->statement >= 0 && g->rows[r->statement].id_len == strlen(sid) &&
-								 memcmp(g->heap + g->rows[r->statement].id_off, sid, strlen(sid)) == 0) : r->statement < 0;
+	const RcResult *r = pair_result(m, g, lid, sid);
 
-		if (lok && sok)
-		{
-			rc_format_note(m, r, buf, len);
-			break;
-		}
-	}
+	buf[0] = '\0';
+	if (r)
+		rc_format_note(m, r, buf, len);
 	return buf;
 }
 
@@ -323,7 +317,7 @@ test_fees(void)
 	t_free_all();
 }
 
-/* The result of row id on its side of a group (the first that holds it), or NULL. */
+/* The first result holding row id on its side, or NULL; *count: how many hold it. */
 static const RcResult *
 result_of(const RcMatch *m, const TGroup *g, int ledger, const char *id, int *count)
 {
@@ -331,17 +325,12 @@ result_of(const RcMatch *m, const TGroup *g, int ledger, const char *id, int *co
 
 	*count = 0;
 	for (uint32_t i = 0; i < m->nresults; i++)
-	{
-		int32_t		r = ledger ? m->results[i].ledger : m->results[i].statement;
-
-		if (r >= 0 && g->rows[r].id_len == strlen(id) &&
-			memcmp(g->heap + g->rows[r].id_off, id, strlen(id)) == 0)
+		if (row_is(g, ledger ? m->results[i].ledger : m->results[i].statement, id))
 		{
 			if (found == NULL)
 				found = &m->results[i];
 			(*count)++;
 		}
-	}
 	return found;
 }
 
