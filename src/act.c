@@ -2,7 +2,8 @@
  *
  * act.c
  *	  The follow-up functions that write only the extension's tables
- *	  (register, unregister, assign, resolve, approve, reopen, set_rule): who acts,
+ *	  (register, unregister, assign, resolve, approve, reopen, set_rule; 0.6.0's
+ *	  configure, reset_option, accept, reject, take_adjustments): who acts,
  *	  taken where it cannot be faked, then the writing as the tables' owner.
  *
  * A SECURITY DEFINER function cannot tell who called it: current_user is
@@ -39,7 +40,8 @@
 
 /* The functions that may be bound to rc_act; each has an internal reconcile.<name>_by. */
 static const char *const act_names[] = {
-	"register", "unregister", "assign", "resolve", "approve", "reopen", "set_rule"
+	"register", "unregister", "assign", "resolve", "approve", "reopen", "set_rule",
+	"configure", "reset_option", "accept", "reject", "take_adjustments"
 };
 
 /*
@@ -68,7 +70,8 @@ is_act_name(const char *name)
 }
 
 /*
- * reconcile.register, unregister, assign, resolve, approve, reopen, set_rule: the
+ * reconcile.register, unregister, assign, resolve, approve, reopen, set_rule,
+ * configure, reset_option, accept, reject, take_adjustments: the
  * same arguments and result as reconcile.<name>_by without its first two
  * (actor, person).
  */

@@ -239,6 +239,77 @@ query_cache(FunctionCallInfo fcinfo, bool detail)
 }
 
 /*
+ * The rows' rejection tags (RcState.rejs: "12 57" each) as the core takes
+ * them, per row sorted, in the current context; 22P02 for text that is not
+ * tags (the aggregate can be called by hand).
+ */
+static void
+rejection_tags(const RcState *st, RcMatch *m)
+{
+	uint32	   *ofs = palloc((st->nrows + 1) * sizeof(uint32));
+	uint64	   *tags;
+	Size		cap = 16;
+	Size		n = 0;
+
+	tags = palloc(cap * sizeof(uint64));
+	for (uint32 r = 0; r < st->nrows; r++)
+	{
+		const char *p = st->heap + st->rejs[r].off;
+		const char *end = p + st->rejs[r].len;
+
+		CHECK_FOR_INTERRUPTS();
+		ofs[r] = (uint32) n;
+		while (p < end)
+		{
+			uint64		v = 0;
+			bool		digits = false;
+
+			if (*p == ' ')
+			{
+				p++;
+				continue;
+			}
+			while (p < end && *p >= '0' && *p <= '9')
+			{
+				if (v > (PG_UINT64_MAX - 9) / 10)
+					break;
+				v = v * 10 + (uint64) (*p++ - '0');
+				digits = true;
+			}
+			if (!digits || (p < end && *p != ' '))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+						 errmsg("invalid rejection tags \"%.*s\"", (int) st->rejs[r].len,
+								st->heap + st->rejs[r].off),
+						 errdetail("Rejection tags are numbers separated by spaces.")));
+			if (n == cap)
+			{
+				cap *= 2;
+				tags = repalloc_huge(tags, cap * sizeof(uint64));
+			}
+			/* kept sorted: a row is in few rejections */
+			{
+				Size		k = n++;
+
+				while (k > ofs[r] && tags[k - 1] > v)
+				{
+					tags[k] = tags[k - 1];
+					k--;
+				}
+				tags[k] = v;
+			}
+		}
+		if (n >= PG_UINT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many rejections in one group")));
+	}
+	ofs[st->nrows] = (uint32) n;
+	m->rej_ofs = ofs;
+	m->rej_tags = tags;
+}
+
+/*
  * Run the core over the group's rows in a context of its own, and keep
  * only its results, in work; the core's refusals become errors: a repeated
  * id 23505, too many rows 54000.
@@ -259,6 +330,13 @@ match_group(const RcState *st, MemoryContext work, RcMatch *m)
 	m->heap = st->heap;
 	m->fees = st->fees;
 	core = AllocSetContextCreate(work, "reconcile match core", ALLOCSET_DEFAULT_SIZES);
+	if (st->rejs)
+	{
+		MemoryContext old = MemoryContextSwitchTo(core);
+
+		rejection_tags(st, m);
+		MemoryContextSwitchTo(old);
+	}
 	/*
 	 * Only the results outlive the matching: they are allocated in work, the
 	 * rest in core, whose sort keys, indexes and candidates (most of the
@@ -270,6 +348,8 @@ match_group(const RcState *st, MemoryContext work, RcMatch *m)
 	if (status == RC_OK)
 	{
 		m->work = NULL;
+		m->rej_ofs = NULL;		/* they were in core */
+		m->rej_tags = NULL;
 		MemoryContextDelete(core);
 	}
 	if (status == RC_ERR_DUPLICATE_ID)

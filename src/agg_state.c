@@ -13,7 +13,8 @@
  * plain copies.  The group's rule is kept once and every row's rule is
  * checked to be the same.  Fees (the views' and runs' variant of
  * match_detail_agg, with a fee column) are a third array, made when the
- * first row with a fee arrives: a group without fees costs nothing more.
+ * first row with a fee arrives: a group without fees costs nothing more;
+ * rejection tags likewise a fourth, their text in the heap.
  *
  * IDENTIFICATION
  *	  src/agg_state.c
@@ -73,6 +74,8 @@ state_reserve_rows(RcState *st, uint32 more)
 		st->rows = repalloc_huge(st->rows, sizeof(RcRow) * n);
 		if (st->fees)
 			st->fees = repalloc_huge(st->fees, sizeof(RcFee) * n);
+		if (st->rejs)
+			st->rejs = repalloc_huge(st->rejs, sizeof(RcRejText) * n);
 		st->maxrows = (uint32) n;
 	}
 }
@@ -84,6 +87,15 @@ state_fees(RcState *st)
 	if (st->fees == NULL)
 		st->fees = MemoryContextAllocZero(GetMemoryChunkContext(st->rows), sizeof(RcFee) * st->maxrows);
 	return st->fees;
+}
+
+/* The rejection array, made (no rejection for the rows so far) when the first one arrives. */
+static RcRejText *
+state_rejs(RcState *st)
+{
+	if (st->rejs == NULL)
+		st->rejs = MemoryContextAllocZero(GetMemoryChunkContext(st->rows), sizeof(RcRejText) * st->maxrows);
+	return st->rejs;
 }
 
 /* Offset of len free bytes at the end of the heap, 4-byte aligned. */
@@ -151,7 +163,8 @@ state_set_rule(RcState *st, HeapTupleHeader rule, MemoryContext cxt)
  * match_agg(is_ledger, id, amount, tx_date, ref, batch, rule) transition:
  * append one row to the state.  The views' and runs' variant of
  * match_detail_agg has a ninth argument, the match tag of a row matched by
- * hand (NULL for the others).
+ * hand (NULL for the others); 0.5.0's a tenth, the fee; 0.6.0's an
+ * eleventh, the tags of the rejections the row is in.
  */
 PG_FUNCTION_INFO_V1(rc_match_agg_transfn);
 Datum
@@ -255,6 +268,20 @@ rc_match_agg_transfn(PG_FUNCTION_ARGS)
 	else if (st->fees)
 		memset(&st->fees[st->nrows], 0, sizeof(RcFee));
 
+	/* the tags of the rejections the row is in (0.6.0's views and runs), checked when matched */
+	if (PG_NARGS() > 10 && !PG_ARGISNULL(10))
+	{
+		text	   *tags = PG_GETARG_TEXT_PP(10);
+		Size		len = VARSIZE_ANY_EXHDR(tags);
+		RcRejText  *rj = &state_rejs(st)[st->nrows];
+
+		rj->off = heap_reserve(st, len);
+		memcpy(st->heap + rj->off, VARDATA_ANY(tags), len);
+		rj->len = (uint32) len;
+	}
+	else if (st->rejs)
+		memset(&st->rejs[st->nrows], 0, sizeof(RcRejText));
+
 	/* the batch, or, for a row matched by hand, its match tag in its place */
 	manual = PG_NARGS() > 8 && !PG_ARGISNULL(8);
 	if (manual || !PG_ARGISNULL(6))
@@ -289,6 +316,19 @@ state_append(RcState *dst, const RcState *src, MemoryContext cxt)
 		memset(&dst->fees[dst->nrows], 0, sizeof(RcFee) * src->nrows);
 	base = heap_reserve(dst, src->heaplen);
 	memcpy(dst->heap + base, src->heap, src->heaplen);
+	if (src->rejs)
+	{
+		RcRejText  *rj = &state_rejs(dst)[dst->nrows];
+
+		for (uint32 i = 0; i < src->nrows; i++)
+		{
+			rj[i] = src->rejs[i];
+			if (rj[i].len > 0)
+				rj[i].off += base;
+		}
+	}
+	else if (dst->rejs)
+		memset(&dst->rejs[dst->nrows], 0, sizeof(RcRejText) * src->nrows);
 	for (uint32 i = 0; i < src->nrows; i++)
 	{
 		RcRow	   *r = &dst->rows[dst->nrows + i];
@@ -349,9 +389,12 @@ rc_match_agg_combinefn(PG_FUNCTION_ARGS)
 		pfree(small->heap);
 		if (small->fees)
 			pfree(small->fees);
+		if (small->rejs)
+			pfree(small->rejs);
 		small->rows = NULL;
 		small->heap = NULL;
 		small->fees = NULL;
+		small->rejs = NULL;
 		small->nrows = small->maxrows = 0;
 		small->heaplen = small->heapcap = 0;
 		PG_RETURN_POINTER(big);
@@ -378,8 +421,8 @@ rc_match_agg_serialfn(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("match_agg serial function called in non-aggregate context")));
 	st = (RcState *) PG_GETARG_POINTER(0);
-	if (st->fees)
-		elog(ERROR, "a match_agg state with fees cannot be serialised");	/* its aggregate has no serial function */
+	if (st->fees || st->rejs)
+		elog(ERROR, "a match_agg state with fees or rejections cannot be serialised");	/* its aggregate has no serial function */
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = RC_STATE_MAGIC;
 	hdr.nrows = st->nrows;

@@ -270,6 +270,41 @@ gross_agree(const Work *w, uint32_t l, uint32_t s)
 		i128_abs((w->amt[s] + w->fee[s]) - (w->amt[l] + w->fee[l])) <= row_tol(w, l);
 }
 
+/*
+ * Ledger row l and statement row s share a rejection (RcMatch.rej_ofs): they
+ * are never put together.  False at once when no row has one.
+ */
+static inline bool
+rejected(const Work *w, uint32_t l, uint32_t s)
+{
+	const uint32_t *ofs = w->m->rej_ofs;
+	const uint64_t *tags = w->m->rej_tags;
+	uint32_t	a,
+				b;
+
+	if (ofs == NULL)
+		return false;
+	a = ofs[l];
+	b = ofs[s];
+	while (a < ofs[l + 1] && b < ofs[s + 1])
+	{
+		if (tags[a] == tags[b])
+			return true;
+		if (tags[a] < tags[b])
+			a++;
+		else
+			b++;
+	}
+	return false;
+}
+
+/* Row r has a rejection. */
+static inline bool
+has_rejection(const Work *w, uint32_t r)
+{
+	return w->m->rej_ofs != NULL && w->m->rej_ofs[r + 1] > w->m->rej_ofs[r];
+}
+
 /* The statement date lies in the window of the ledger date. */
 static inline bool
 in_window(const Work *w, int32_t ldate, int32_t sdate)

@@ -80,7 +80,7 @@ pair_bucket(Work *w, const AmtKey *L, uint32_t l0, uint32_t l1,
 			{
 				Cand		c;
 
-				if (w->mate[S[j].row] >= 0)
+				if (w->mate[S[j].row] >= 0 || rejected(w, L[i].row, S[j].row))
 					continue;
 				tick(w);
 				memset(&c, 0, sizeof(Cand));
@@ -106,22 +106,29 @@ pair_bucket(Work *w, const AmtKey *L, uint32_t l0, uint32_t l1,
 		cv->n = 0;
 		return;
 	}
-	/* in id order */
+	/* in id order; a statement row a ledger row rejected is left for the next */
 	{
 		uint32_t	j = s0;
 
 		for (uint32_t i = l0; i < l1; i++)
 		{
+			uint32_t	k;
+
 			if (w->mate[L[i].row] >= 0)
 				continue;
 			while (j < s1 && w->mate[S[j].row] >= 0)
 				j++;
-			if (j >= s1)
-				break;
-			w->mate[L[i].row] = (int32_t) S[j].row;
-			w->mate[S[j].row] = (int32_t) L[i].row;
+			for (k = j; k < s1; k++)
+			{
+				tick(w);
+				if (w->mate[S[k].row] < 0 && !rejected(w, L[i].row, S[k].row))
+					break;
+			}
+			if (k >= s1)
+				continue;
+			w->mate[L[i].row] = (int32_t) S[k].row;
+			w->mate[S[k].row] = (int32_t) L[i].row;
 			(*size)++;
-			j++;
 		}
 	}
 }
@@ -184,7 +191,7 @@ augment(Work *w, const AmtKey *L, const AmtKey *S, uint32_t nsv, uint32_t u,
 		}
 		j = stack_pos[f]++;
 		srow = S[j].row;
-		if (w->visited[srow] == gen)
+		if (w->visited[srow] == gen || rejected(w, stack_l[f], srow))
 			continue;
 		w->visited[srow] = gen;
 		if (w->mate[srow] < 0)
@@ -260,7 +267,16 @@ match_class(Work *w, const AmtKey *L, uint32_t nl, const AmtKey *S, uint32_t nsv
 			}
 		}
 	}
+	/*
+	 * The sweep's maximum ignores rejected pairs: each ledger row with a
+	 * rejection may cost one pair, and augmenting stops that short of it
+	 * rather than search the class again for every free row.
+	 */
 	kmax = class_max(w, L, nl, S, nsv, scratch);
+	if (w->m->rej_ofs)
+		for (uint32_t u = 0; u < nl && kmax > 0; u++)
+			if (has_rejection(w, L[u].row))
+				kmax--;
 	if (size < kmax)
 	{
 		uint32_t   *stack_l = scratch;

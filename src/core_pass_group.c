@@ -54,6 +54,8 @@ typedef struct Batch
 	int32_t		latest;			/* the members' latest date */
 	const char *norm;			/* the batch value normalised, for a ref match */
 	size_t		nlen;
+	const uint32_t *members;	/* when one of them has a rejection, else NULL */
+	uint32_t	nmem;
 	int64_t		best;			/* the one row chosen so far, or -1 */
 	Cand		bestc;
 } Batch;
@@ -79,6 +81,9 @@ consider(Work *w, Batch *b, uint32_t o, rc_i128 oamt, uint32_t orank)
 		return;
 	if (b->gross && i128_abs(w->amt[o] - b->net) <= t)
 		return;
+	for (uint32_t k = 0; b->members && k < b->nmem; k++)
+		if (b->ledger_batches ? rejected(w, b->members[k], o) : rejected(w, o, b->members[k]))
+			return;				/* a group rejected is rejected whole */
 	fits = in_window(w, ldate, sdate);
 	if (!fits && w->m->rule.use_ref && b->nlen > 0 && w->rows[o].ref_len > 0)
 		fits = rc_ref_contains(b->norm, b->nlen, w->heap + w->rows[o].ref_off,
@@ -222,10 +227,13 @@ rc_pass_batches(Work *w, bool ledger_batches, bool gross)
 			i1++;
 		b.net = b.fee = 0;
 		b.latest = INT32_MIN;
+		b.members = NULL;
 		for (uint32_t k = i; k < i1; k++)
 		{
 			uint32_t	r = keys[k].row;
 
+			if (has_rejection(w, r))
+				b.members = members;
 			members[nmem++] = r;
 			b.net += w->amt[r];
 			if (gross)
@@ -244,6 +252,7 @@ rc_pass_batches(Work *w, bool ledger_batches, bool gross)
 			i = i1;
 			continue;
 		}
+		b.nmem = nmem;
 		b.target = b.net + b.fee;
 		b.nlen = 0;
 		if (w->m->rule.use_ref)
@@ -347,7 +356,7 @@ rc_pass_ref_groups(Work *w, bool instalments)
 			uint32_t	o = list[k];
 			bool		fits;
 
-			if (!row_ok(w, o))
+			if (!row_ok(w, o) || (instalments ? rejected(w, one, o) : rejected(w, o, one)))
 				continue;
 			if (instalments)
 				fits = (int64_t) w->rows[o].date >=

@@ -331,7 +331,10 @@ rc_collect_range(Work *w, CandVec *cv, const AmtKey *sk, uint32_t nsk, uint32_t 
 	}
 }
 
-/* Take candidates in tie-break order, each row at most once; emit via cat_of. */
+/*
+ * Take candidates in tie-break order, each row at most once and never a
+ * rejected pair; emit via cat_of.
+ */
 void
 rc_take_greedy(Work *w, CandVec *cv, RcHow how, RcCatFn cat_of)
 {
@@ -343,7 +346,7 @@ rc_take_greedy(Work *w, CandVec *cv, RcHow how, RcCatFn cat_of)
 		const Cand *c = &cv->v[i];
 
 		tick(w);
-		if (w->used[c->l] || w->used[c->s])
+		if (w->used[c->l] || w->used[c->s] || rejected(w, c->l, c->s))
 			continue;
 		rc_emit_pair(w, cat_of(w, c), how, c->l, c->s);
 	}

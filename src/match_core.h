@@ -198,6 +198,15 @@ typedef struct RcMatch
 	RcRule		rule;
 	const RcFee *fees;			/* per row, or NULL when no row has a fee */
 
+	/*
+	 * Pairs rejected by hand (reconcile.reject): the rows of one rejection
+	 * share a tag, and a ledger row and a statement row that share one are
+	 * never put together.  Per row its tags, sorted: rej_tags[rej_ofs[r] ..
+	 * rej_ofs[r + 1]).  NULL when no row has one.
+	 */
+	const uint32_t *rej_ofs;
+	const uint64_t *rej_tags;
+
 	/* output */
 	RcResult   *results;
 	uint32_t	nresults;

@@ -63,6 +63,13 @@ extern void rc_check_amount(Numeric amount, const char *argname);
  * original amount (a numeric's data, its header 4 bytes before), normalised
  * ref and batch are in one string heap the rows point into.
  */
+/* A row's rejection tags as the views and runs give them ("12 57"), in the heap; len 0 = none. */
+typedef struct RcRejText
+{
+	uint32		off;
+	uint32		len;
+} RcRejText;
+
 typedef struct RcState
 {
 	RcRow	   *rows;
@@ -73,6 +80,7 @@ typedef struct RcState
 	Size		heapcap;
 	HeapTupleHeader rule;		/* copy of the first row's rule, or NULL */
 	RcFee	   *fees;			/* per row (maxrows of them) once a row has a fee, else NULL */
+	RcRejText  *rejs;			/* per row (maxrows) once a row has rejections, else NULL */
 } RcState;
 
 /* RcRow.aux of a row without an original amount. */

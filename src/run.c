@@ -125,6 +125,15 @@ column_text(HeapTuple row, TupleDesc desc, int n, MemoryContext cxt)
 }
 
 /*
+ * The parameters a run's query may have (reconcile.run_query's p1..p10: the
+ * cleared rows, the manual tags and, since 0.6.0, the rejections, for a
+ * caller narrowed by row level security; the open rows, for a side read from
+ * its mark).  An older version's run_query gives fewer: the first NULL ends
+ * them.
+ */
+#define RUN_PARAMS 10
+
+/*
  * reconcile.run(name text, as_of date DEFAULT current_date, full boolean
  * DEFAULT false) RETURNS bigint: match the reconciliation's rows that no
  * earlier run cleared, record the run; the run id.  A side with a seq column
@@ -145,9 +154,9 @@ rc_run(PG_FUNCTION_ARGS)
 	char	   *query;
 	char	   *marks[2];
 	int			nparams = 0;
-	Datum		params[6];
-	Oid			ptypes[6];
-	bool		pnulls[6];
+	Datum		params[RUN_PARAMS];
+	Oid			ptypes[RUN_PARAMS];
+	bool		pnulls[RUN_PARAMS];
 	RcCapture	capture;
 
 	/* the SQL of 0.4.0, until ALTER EXTENSION reconcile UPDATE: two arguments, no marks */
@@ -189,11 +198,14 @@ rc_run(PG_FUNCTION_ARGS)
 						: "SELECT * FROM reconcile.run_query($1, $2, $3, $4)",
 						sql_040 ? 3 : 4, types, values, "    ", &desc);
 		query = TextDatumGetCString(column(row, desc, 1));
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < RUN_PARAMS; i++)
 		{
 			bool		isnull;
-			Datum		v = heap_getattr(row, first_param + i, desc, &isnull);
+			Datum		v;
 
+			if (first_param + i > desc->natts)
+				break;
+			v = heap_getattr(row, first_param + i, desc, &isnull);
 			if (isnull)
 				break;
 			params[i] = v;

@@ -31,6 +31,15 @@ COMMENT ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric
 'Internal: transition function of the views'' and runs'' reconcile.match_detail_agg with fees (0.5.0): collects one row, with the match tag of a row matched by hand and the row''s fee';
 REVOKE ALL ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule, text, numeric) FROM PUBLIC;
 
+CREATE FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text,
+                                            reconcile.rule, text, numeric, text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'rc_match_agg_transfn'
+LANGUAGE C PARALLEL SAFE;
+COMMENT ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule, text, numeric, text) IS
+'Internal: transition function of the views'' and runs'' reconcile.match_detail_agg with rejections (0.6.0): collects one row, with the match tag of a row matched by hand, the row''s fee and the tags of the rejections it is in';
+REVOKE ALL ON FUNCTION reconcile.match_agg_transfn(internal, boolean, text, numeric, date, text, text, reconcile.rule, text, numeric, text) FROM PUBLIC;
+
 CREATE FUNCTION reconcile.match_agg_combinefn(internal, internal)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'rc_match_agg_combinefn'
@@ -140,3 +149,19 @@ CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount n
 );
 COMMENT ON AGGREGATE reconcile.match_detail_agg(boolean, text, numeric, date, text, text, reconcile.rule, text, numeric) IS
 'reconcile.match_detail_agg with the match tag of each row matched by hand and each row''s fee (NULL for none): a pair whose net amounts differ beyond tolerance but whose gross amounts (amount + fee, both rows with a fee) agree is fee_difference; used by the views and runs of reconcile.create';
+
+-- The views and runs of 0.6.0 on: the same, with the tags of the rejections each row is in
+-- (reconcile.reject; NULL for none, space-separated numbers): a ledger row and a statement row
+-- that share one are never put together.
+CREATE AGGREGATE reconcile.match_detail_agg(is_ledger boolean, id text, amount numeric,
+                                            tx_date date, ref text, batch text,
+                                            rule reconcile.rule, manual text, fee numeric,
+                                            rejections text) (
+    SFUNC = reconcile.match_agg_transfn,
+    STYPE = internal,
+    FINALFUNC = reconcile.match_detail_agg_finalfn,
+    FINALFUNC_MODIFY = READ_ONLY,
+    PARALLEL = RESTRICTED
+);
+COMMENT ON AGGREGATE reconcile.match_detail_agg(boolean, text, numeric, date, text, text, reconcile.rule, text, numeric, text) IS
+'reconcile.match_detail_agg with the match tag of each row matched by hand, each row''s fee and the tags of the rejections it is in (reconcile.reject): rows that share a rejection are never paired or grouped; used by the views and runs of reconcile.create';

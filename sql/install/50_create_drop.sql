@@ -128,7 +128,7 @@ COMMENT ON FUNCTION reconcile.side_sql(regclass, boolean, jsonb, boolean) IS
 'Internal to reconcile.matching_sql: the SELECT of one source in canonical columns (key first, as Citus needs; as stored when raw_key)';
 
 -- The SELECT of one source, each row with the match tag of a manual match it belongs to (NULL for
--- the others).  mode 'view': every row, the manual ones tagged.  mode 'run': the rows no earlier
+-- the others) and (0.6.0) the tags of the rejections it is in (NULL for none).  mode 'view': every row, the manual ones tagged.  mode 'run': the rows no earlier
 -- run of the reconciliation cleared, and the manual ones no run has reported yet, tagged; the
 -- cleared rows are read through subqueries that Citus sends to the workers as intermediate
 -- results (it refuses a correlated NOT EXISTS on a local table): an anti-join against the keys
@@ -153,7 +153,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
         WHEN mode = 'run' AND mark IS NOT NULL THEN pg_catalog.format(
-            'SELECT src.*, m.match_tag AS manual FROM ('
+            'SELECT src.*, m.match_tag AS manual, rj.tags AS rejections FROM ('
             'SELECT n.* FROM (%1$s WHERE %2$s OR %3$I IS NULL) n '
             'WHERE (SELECT 1 FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %4$s '
             'AND c.is_ledger OPERATOR(pg_catalog.=) %5$s AND c.run_id IS NOT NULL '
@@ -163,7 +163,7 @@ AS $$
             'SELECT p.* FROM (%1$s WHERE %3$I IS NOT NULL AND NOT %2$s%6$s) p '
             'WHERE reconcile.row_ident((p.key)::text, p.id) OPERATOR(pg_catalog.=) ANY ($%7$s::bytea[]) '
             'UNION ALL '
-            '%1$s WHERE %3$I IS NOT NULL AND NOT %2$s AND %8$I IS NULL) src %9$s',
+            '%1$s WHERE %3$I IS NOT NULL AND NOT %2$s AND %8$I IS NULL) src %9$s %10$s',
             t.side, pg_catalog.format('%I %s CAST(%L AS %s)', cols ->> 'seq', reconcile.order_operator(sq.typ),
                                       mark, pg_catalog.format_type(sq.typ, NULL)),
             cols ->> 'seq', recon_id, t.b,
@@ -176,38 +176,48 @@ AS $$
                  THEN pg_catalog.format(' AND %I OPERATOR(pg_catalog.=) ANY (CAST($%s AS %s[]))', cols ->> 'id',
                                         CASE WHEN is_ledger THEN 3 ELSE 6 END, pg_catalog.format_type(idc.typ, NULL))
                  ELSE '' END,
-            CASE WHEN is_ledger THEN 1 ELSE 4 END, cols ->> 'id', t.manual_join)
+            CASE WHEN is_ledger THEN 1 ELSE 4 END, cols ->> 'id', t.manual_join, t.rej_join)
         WHEN mode = 'run_by_value' THEN pg_catalog.format(
-            'SELECT src.*, m.tag AS manual FROM (%s) src '
+            'SELECT src.*, m.tag AS manual, rj.tags AS rejections FROM (%s) src '
             'LEFT JOIN pg_catalog.unnest($%s::bytea[]) x(h) '
             'ON x.h OPERATOR(pg_catalog.=) reconcile.row_ident((src.key)::text, src.id) '
             'LEFT JOIN ROWS FROM (pg_catalog.unnest($%s::bytea[]), pg_catalog.unnest($%s::text[])) m(h, tag) '
-            'ON m.h OPERATOR(pg_catalog.=) reconcile.row_ident((src.key)::text, src.id) WHERE x.h IS NULL',
+            'ON m.h OPERATOR(pg_catalog.=) reconcile.row_ident((src.key)::text, src.id) '
+            'LEFT JOIN ROWS FROM (pg_catalog.unnest($%s::bytea[]), pg_catalog.unnest($%s::text[])) rj(h, tags) '
+            'ON rj.h OPERATOR(pg_catalog.=) reconcile.row_ident((src.key)::text, src.id) WHERE x.h IS NULL',
             t.side, CASE WHEN is_ledger THEN 1 ELSE 4 END, CASE WHEN is_ledger THEN 2 ELSE 5 END,
-            CASE WHEN is_ledger THEN 3 ELSE 6 END)
+            CASE WHEN is_ledger THEN 3 ELSE 6 END, CASE WHEN is_ledger THEN 7 ELSE 9 END,
+            CASE WHEN is_ledger THEN 8 ELSE 10 END)
         WHEN mode = 'run' THEN pg_catalog.format(
-            'SELECT src.*, m.match_tag AS manual FROM (%s) src '
+            'SELECT src.*, m.match_tag AS manual, rj.tags AS rejections FROM (%s) src '
             'LEFT JOIN (SELECT c.key, c.id FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
             'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND c.run_id IS NOT NULL) c '
             'ON c.id OPERATOR(pg_catalog.=) src.id '
-            'AND c.key IS NOT DISTINCT FROM (src.key)::text %s WHERE c.id IS NULL',
-            t.side, recon_id, t.b, t.manual_join)
+            'AND c.key IS NOT DISTINCT FROM (src.key)::text %s %s WHERE c.id IS NULL',
+            t.side, recon_id, t.b, t.manual_join, t.rej_join)
         ELSE pg_catalog.format(
-            'SELECT src.*, c.match_tag AS manual FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag '
+            'SELECT src.*, c.match_tag AS manual, rj.tags AS rejections FROM (%s) src LEFT JOIN (SELECT c.key, c.id, c.match_tag '
             'FROM reconcile.cleared c WHERE c.recon_id OPERATOR(pg_catalog.=) %s '
             'AND c.is_ledger OPERATOR(pg_catalog.=) %s AND c.category OPERATOR(pg_catalog.=) '
             '''manual''::reconcile.category) c ON c.id OPERATOR(pg_catalog.=) src.id '
-            'AND c.key IS NOT DISTINCT FROM (src.key)::text',
-            t.side, recon_id, t.b)
+            'AND c.key IS NOT DISTINCT FROM (src.key)::text %s',
+            t.side, recon_id, t.b, t.rej_join)
     END
-    -- the side's SELECT, its is_ledger as SQL, and the join that tags the manual rows no run has
-    -- reported (a run's, with or without a mark); the seq and id columns' types, for a mark
+    -- the side's SELECT, its is_ledger as SQL, the join that tags the manual rows no run has
+    -- reported (a run's, with or without a mark), and the join that gives each row the tags of
+    -- the rejections it is in (every mode but by value, which has them as parameters $7 and $8
+    -- ledger, $9 and $10 statement); the seq and id columns' types, for a mark
     FROM (SELECT reconcile.side_sql(rel, is_ledger, cols, raw_key) AS side, v.b,
                  pg_catalog.format('LEFT JOIN (SELECT c.key, c.id, c.match_tag FROM reconcile.cleared c '
                                    'WHERE c.recon_id OPERATOR(pg_catalog.=) %s AND c.is_ledger OPERATOR(pg_catalog.=) %s '
                                    'AND c.category OPERATOR(pg_catalog.=) ''manual''::reconcile.category AND c.run_id IS NULL) m '
                                    'ON m.id OPERATOR(pg_catalog.=) src.id AND m.key IS NOT DISTINCT FROM (src.key)::text',
-                                   recon_id, v.b) AS manual_join
+                                   recon_id, v.b) AS manual_join,
+                 pg_catalog.format('LEFT JOIN (SELECT j.key, j.id, pg_catalog.string_agg((j.rejection_id)::text, '' '') AS tags '
+                                   'FROM reconcile.rejections j WHERE j.recon_id OPERATOR(pg_catalog.=) %s '
+                                   'AND j.is_ledger OPERATOR(pg_catalog.=) %s GROUP BY j.key, j.id) rj '
+                                   'ON rj.id OPERATOR(pg_catalog.=) src.id AND rj.key IS NOT DISTINCT FROM (src.key)::text',
+                                   recon_id, v.b) AS rej_join
           FROM (SELECT CASE WHEN is_ledger THEN 'true' ELSE 'false' END AS b) v) t,
          (SELECT (SELECT a.atttypid::regtype FROM pg_catalog.pg_attribute a
                   WHERE a.attrelid = rel AND a.attname = cols ->> 'seq' AND NOT a.attisdropped) AS typ) sq,
@@ -249,7 +259,7 @@ AS $$
         'SELECT (s.key)::text AS key, (s.m).* '
         'FROM (SELECT g.key, pg_catalog.unnest(g.ms) AS m '
         'FROM (SELECT u.key, reconcile.match_detail_agg(u.is_ledger, u.id, u.amount, u.tx_date, u.ref, '
-        'u.batch, COALESCE(u.key_rule, %1$s), u.manual, u.fee) AS ms FROM ('
+        'u.batch, COALESCE(u.key_rule, %1$s), u.manual, u.fee, u.rejections) AS ms FROM ('
         'SELECT l.*, kr.rule AS key_rule FROM (%2$s) l LEFT JOIN (%4$s) kr ON kr.key OPERATOR(pg_catalog.=) (l.key)::text '
         'UNION ALL '
         'SELECT t.*, kr.rule FROM (%3$s) t LEFT JOIN (%4$s) kr ON kr.key OPERATOR(pg_catalog.=) (t.key)::text) u '

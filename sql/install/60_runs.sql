@@ -70,7 +70,8 @@ CREATE TABLE reconcile.results (
     statement_amount numeric,
     ledger_date      date,
     statement_date   date,
-    recon_id         bigint
+    recon_id         bigint,
+    review           boolean
 );
 CREATE INDEX ON reconcile.results (run_id);
 COMMENT ON TABLE reconcile.results IS 'What each run found: the columns of <name>_matches for the rows the run matched';
@@ -83,6 +84,7 @@ COMMENT ON COLUMN reconcile.results.category IS 'Category';
 COMMENT ON COLUMN reconcile.results.amount_diff IS 'Statement minus ledger amount (a group''s on its first member)';
 COMMENT ON COLUMN reconcile.results.days_diff IS 'Statement minus ledger date, in days';
 COMMENT ON COLUMN reconcile.results.score IS 'Closeness in [0,1], 1 = exact';
+COMMENT ON COLUMN reconcile.results.review IS 'True for a match the run held back for review (its score below review_below, 0.6.0): not cleared, a suggested item instead; NULL without review';
 COMMENT ON COLUMN reconcile.results.group_id IS 'Group of a many_to_one / one_to_many set, a manual set or a fee_difference payout batch, within the run and key';
 COMMENT ON COLUMN reconcile.results.note IS 'Short reason';
 COMMENT ON COLUMN reconcile.results.ledger_amount IS 'Amount of the ledger row';
@@ -252,7 +254,8 @@ REVOKE ALL ON FUNCTION reconcile.audit(bigint, text, text, bigint, jsonb, name) 
 -- which reconcile.run reads as the caller before the rows, or the mark it keeps.
 -- A caller that row level security narrows on a source may not read the cleared rows of others'
 -- runs: for it, they go into the query as parameters (their hashes, and the tags of the manual
--- matches not yet reported), each side's three as source_sql's mode run_by_value expects; it
+-- matches not yet reported), each side's three as source_sql's mode run_by_value expects, and
+-- (0.6.0) the rows of the rejections with their tags, two more a side ($7 to $10); it
 -- reads every row it can see, and keeps the marks it was given (the rows past them are still
 -- to be read by a run that sees everything).
 -- Otherwise a side with a seq column and a mark from the previous run (not with full, nor with
@@ -264,7 +267,8 @@ REVOKE ALL ON FUNCTION reconcile.audit(bigint, text, text, bigint, jsonb, name) 
 -- each one up in the cleared rows' index would cost a random read of that index per open row).
 CREATE FUNCTION reconcile.run_query(recon_id bigint, as_of date, caller name, "full" boolean)
 RETURNS TABLE (query text, ledger_mark_sql text, statement_mark_sql text, ledger_mark text,
-               statement_mark text, p1 bytea[], p2 bytea[], p3 text[], p4 bytea[], p5 bytea[], p6 text[])
+               statement_mark text, p1 bytea[], p2 bytea[], p3 text[], p4 bytea[], p5 bytea[], p6 text[],
+               p7 bytea[], p8 text[], p9 bytea[], p10 text[])
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -288,6 +292,16 @@ BEGIN
     END IF;
     IF reconcile.narrowed(reg.ledger, caller) OR reconcile.narrowed(reg.statement, caller) THEN
         RETURN QUERY
+        -- the tags of the rejections each row is in, hashes and tags per side
+        WITH j AS (
+            SELECT COALESCE(pg_catalog.array_agg(r.h) FILTER (WHERE r.is_ledger), '{}') AS lh,
+                   COALESCE(pg_catalog.array_agg(r.tags) FILTER (WHERE r.is_ledger), '{}') AS lt,
+                   COALESCE(pg_catalog.array_agg(r.h) FILTER (WHERE NOT r.is_ledger), '{}') AS sh,
+                   COALESCE(pg_catalog.array_agg(r.tags) FILTER (WHERE NOT r.is_ledger), '{}') AS st
+            FROM (SELECT x.is_ledger, reconcile.row_ident(x.key, x.id) AS h,
+                         pg_catalog.string_agg((x.rejection_id)::text, ' ') AS tags
+                  FROM reconcile.rejections x WHERE x.recon_id = reg.id
+                  GROUP BY x.is_ledger, x.key, x.id) r)
         SELECT reconcile.matching_sql(reg, run_query.as_of, 'run_by_value', NULL, NULL), NULL::text, NULL::text,
                CASE WHEN lseq IS NOT NULL THEN prev.ledger_mark END,
                CASE WHEN sseq IS NOT NULL THEN prev.statement_mark END,
@@ -296,7 +310,8 @@ BEGIN
                COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE c.is_ledger AND c.unreported), '{}'),
                COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND NOT c.unreported), '{}'),
                COALESCE(pg_catalog.array_agg(c.h) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}'),
-               COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}')
+               COALESCE(pg_catalog.array_agg(c.match_tag) FILTER (WHERE NOT c.is_ledger AND c.unreported), '{}'),
+               (SELECT j.lh FROM j), (SELECT j.lt FROM j), (SELECT j.sh FROM j), (SELECT j.st FROM j)
         FROM (SELECT x.is_ledger, x.match_tag, reconcile.row_ident(x.key, x.id) AS h,
                      x.category = 'manual' AND x.run_id IS NULL AS unreported
               FROM reconcile.cleared x WHERE x.recon_id = reg.id) c;
@@ -317,17 +332,18 @@ BEGIN
     IF lmark IS NULL AND smark IS NULL THEN
         RETURN QUERY SELECT reconcile.matching_sql(reg, run_query.as_of, 'run', NULL, NULL), lsql, ssql,
                             NULL::text, NULL::text, NULL::bytea[], NULL::bytea[], NULL::text[],
-                            NULL::bytea[], NULL::bytea[], NULL::text[];
+                            NULL::bytea[], NULL::bytea[], NULL::text[], NULL::bytea[], NULL::text[],
+                            NULL::bytea[], NULL::text[];
         RETURN;
     END IF;
     -- the rows at or before a mark that are still open
     RETURN QUERY
     WITH pending AS (
         SELECT true AS is_ledger, i.key, i.ledger_id AS id FROM reconcile.items i
-        WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.ledger_id IS NOT NULL AND lmark IS NOT NULL
+        WHERE i.recon_id = reg.id AND i.status NOT IN ('cleared', 'rejected') AND i.ledger_id IS NOT NULL AND lmark IS NOT NULL
         UNION
         SELECT false, i.key, i.statement_id FROM reconcile.items i
-        WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.statement_id IS NOT NULL AND smark IS NOT NULL
+        WHERE i.recon_id = reg.id AND i.status NOT IN ('cleared', 'rejected') AND i.statement_id IS NOT NULL AND smark IS NOT NULL
         UNION
         SELECT c.is_ledger, c.key, c.id FROM reconcile.cleared c
         WHERE c.recon_id = reg.id AND c.category = 'manual' AND c.run_id IS NULL
@@ -342,7 +358,8 @@ BEGIN
            COALESCE(pg_catalog.array_agg(o.h) FILTER (WHERE o.is_ledger), '{}'), '{}'::bytea[],
            COALESCE(pg_catalog.array_agg(o.id) FILTER (WHERE o.is_ledger), '{}'),
            COALESCE(pg_catalog.array_agg(o.h) FILTER (WHERE NOT o.is_ledger), '{}'), '{}'::bytea[],
-           COALESCE(pg_catalog.array_agg(o.id) FILTER (WHERE NOT o.is_ledger), '{}')
+           COALESCE(pg_catalog.array_agg(o.id) FILTER (WHERE NOT o.is_ledger), '{}'),
+           NULL::bytea[], NULL::text[], NULL::bytea[], NULL::text[]
     FROM open_rows o;
 END
 $$;
@@ -482,23 +499,43 @@ DECLARE
     unread  bigint[] := '{}';
     part    record;
     n_cleared bigint;
+    review  double precision;
 BEGIN
     SELECT * INTO STRICT reg FROM reconcile.reconciliations r WHERE r.id = record_run.recon_id;
+    SELECT o.review_below INTO review FROM reconcile.recon_options o WHERE o.recon_id = reg.id;
     INSERT INTO reconcile.runs (name, as_of, started_at, run_by, recon_id, ledger_mark, statement_mark)
     VALUES (reg.name, record_run.as_of, record_run.started_at, record_run.run_by, reg.id,
             record_run.ledger_mark, record_run.statement_mark)
     RETURNING run_id INTO rid;
 
-    INSERT INTO reconcile.results (run_id, name, key, ledger_id, statement_id, category, amount_diff,
-                                   days_diff, score, group_id, note, ledger_amount, statement_amount,
-                                   ledger_date, statement_date, recon_id)
-    SELECT rid, reg.name, t.key, t.ledger_id, t.statement_id, t.category, t.amount_diff, t.days_diff,
-           t.score, t.group_id, t.note, t.ledger_amount, t.statement_amount, t.ledger_date,
-           t.statement_date, reg.id
-    FROM reconcile.captured() AS t(key text, ledger_id text, statement_id text, category reconcile.category,
-                                   amount_diff numeric, days_diff integer, score double precision,
-                                   group_id integer, note text, ledger_amount numeric,
-                                   statement_amount numeric, ledger_date date, statement_date date);
+    -- with review (0.6.0), a match scoring below review_below (a group: its lowest) is held back;
+    -- without, nothing is partitioned (captured() is read once either way)
+    IF review IS NULL THEN
+        INSERT INTO reconcile.results (run_id, name, key, ledger_id, statement_id, category, amount_diff,
+                                       days_diff, score, group_id, note, ledger_amount, statement_amount,
+                                       ledger_date, statement_date, recon_id)
+        SELECT rid, reg.name, t.key, t.ledger_id, t.statement_id, t.category, t.amount_diff, t.days_diff,
+               t.score, t.group_id, t.note, t.ledger_amount, t.statement_amount, t.ledger_date,
+               t.statement_date, reg.id
+        FROM reconcile.captured() AS t(key text, ledger_id text, statement_id text, category reconcile.category,
+                                       amount_diff numeric, days_diff integer, score double precision,
+                                       group_id integer, note text, ledger_amount numeric,
+                                       statement_amount numeric, ledger_date date, statement_date date);
+    ELSE
+        INSERT INTO reconcile.results (run_id, name, key, ledger_id, statement_id, category, amount_diff,
+                                       days_diff, score, group_id, note, ledger_amount, statement_amount,
+                                       ledger_date, statement_date, recon_id, review)
+        SELECT rid, reg.name, t.key, t.ledger_id, t.statement_id, t.category, t.amount_diff, t.days_diff,
+               t.score, t.group_id, t.note, t.ledger_amount, t.statement_amount, t.ledger_date,
+               t.statement_date, reg.id,
+               CASE WHEN reconcile.clears(t.category)
+                    THEN pg_catalog.min(t.score) OVER (PARTITION BY t.key, t.group_id,
+                                                       CASE WHEN t.group_id IS NULL THEN t.ledger_id END) < review END
+        FROM reconcile.captured() AS t(key text, ledger_id text, statement_id text, category reconcile.category,
+                                       amount_diff numeric, days_diff integer, score double precision,
+                                       group_id integer, note text, ledger_amount numeric,
+                                       statement_amount numeric, ledger_date date, statement_date date);
+    END IF;
 
     -- matched rows are cleared for good; the rows matched together share a tag: the run and 16
     -- bytes of the hash of the pair's ledger row or of the group (unique among the run's, half the
@@ -514,6 +551,7 @@ BEGIN
     FROM reconcile.results x
     CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
     WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NULL
+      AND x.review IS NOT TRUE
     UNION ALL
     SELECT DISTINCT ON (side.is_ledger, x.key, side.id)
            reg.name, side.is_ledger, x.key, side.id, x.category, rid,
@@ -521,7 +559,8 @@ BEGIN
            reg.id
     FROM reconcile.results x
     CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NOT NULL;
+    WHERE x.run_id = rid AND side.id IS NOT NULL AND reconcile.clears(x.category) AND x.group_id IS NOT NULL
+      AND x.review IS NOT TRUE;
     GET DIAGNOSTICS n_cleared = ROW_COUNT;
     IF part.bare AND n_cleared > 0 THEN
         PERFORM reconcile.cleared_index(part.part);
@@ -544,7 +583,7 @@ BEGIN
     IF reconcile.narrowed(reg.ledger, run_by) OR reconcile.narrowed(reg.statement, run_by) THEN
         SELECT COALESCE(pg_catalog.array_agg(i.item_id), '{}') INTO unread
         FROM reconcile.items i
-        WHERE i.recon_id = reg.id AND i.status <> 'cleared'
+        WHERE i.recon_id = reg.id AND i.status NOT IN ('cleared', 'rejected')
           AND ((i.ledger_id IS NOT NULL
                 AND NOT EXISTS (SELECT FROM reconcile.results x
                                 WHERE x.run_id = rid AND x.ledger_id = i.ledger_id
@@ -560,7 +599,8 @@ BEGIN
 
     -- items found again with other amounts, dates or category: approved for those amounts only
     WITH found AS (
-        SELECT x.* FROM reconcile.results x WHERE x.run_id = rid AND reconcile.is_discrepancy(x.category)),
+        SELECT x.* FROM reconcile.results x
+        WHERE x.run_id = rid AND (reconcile.is_discrepancy(x.category) OR x.review)),
     changed AS (
         SELECT i.item_id, i.status, i.resolution, i.resolved_by, i.approved_by,
                pg_catalog.jsonb_build_object(
@@ -593,26 +633,32 @@ BEGIN
            reg.id
     FROM changed c JOIN reopened r ON r.item_id = c.item_id;
 
-    -- items: the discrepancies found, one per pair or row, kept across runs
+    -- items: the discrepancies found, one per pair or row, kept across runs; and (0.6.0) the
+    -- matches held for review, suggested; the items of one group share its tag
     WITH out_of_sight AS MATERIALIZED (
         SELECT i.key, i.ledger_id, i.statement_id
         FROM reconcile.items i JOIN pg_catalog.unnest(unread) AS u(item_id) ON u.item_id = i.item_id)
     INSERT INTO reconcile.items AS i (name, key, ledger_id, statement_id, category, amount_diff,
                                       ledger_amount, statement_amount, ledger_date, statement_date,
-                                      first_run_id, last_run_id, recon_id)
+                                      first_run_id, last_run_id, recon_id, status, score, reason, group_tag)
     SELECT reg.name, x.key, x.ledger_id, x.statement_id, x.category, x.amount_diff, x.ledger_amount,
-           x.statement_amount, x.ledger_date, x.statement_date, rid, rid, reg.id
+           x.statement_amount, x.ledger_date, x.statement_date, rid, rid, reg.id,
+           CASE WHEN x.review THEN 'suggested' ELSE 'open' END, x.score, x.note,
+           CASE WHEN x.group_id IS NOT NULL
+                THEN 'r' || rid || ':' || pg_catalog.encode(pg_catalog.substr(reconcile.row_ident(x.key, 'g' || x.group_id), 1, 16), 'hex') END
     FROM reconcile.results x
-    WHERE x.run_id = rid AND reconcile.is_discrepancy(x.category)
+    WHERE x.run_id = rid AND (reconcile.is_discrepancy(x.category) OR x.review)
       AND NOT EXISTS (SELECT FROM out_of_sight o
                       WHERE o.ledger_id = x.ledger_id AND o.key IS NOT DISTINCT FROM x.key)
       AND NOT EXISTS (SELECT FROM out_of_sight o
                       WHERE o.statement_id = x.statement_id AND o.key IS NOT DISTINCT FROM x.key)
-    ON CONFLICT (recon_id, reconcile.item_ident(key, ledger_id, statement_id)) WHERE status <> 'cleared'
+    ON CONFLICT (recon_id, reconcile.item_ident(key, ledger_id, statement_id)) WHERE status NOT IN ('cleared', 'rejected')
     DO UPDATE SET last_run_id = excluded.last_run_id, category = excluded.category,
                   amount_diff = excluded.amount_diff, ledger_amount = excluded.ledger_amount,
                   statement_amount = excluded.statement_amount, ledger_date = excluded.ledger_date,
-                  statement_date = excluded.statement_date;
+                  statement_date = excluded.statement_date, score = excluded.score, reason = excluded.reason,
+                  group_tag = excluded.group_tag,
+                  status = CASE WHEN i.status IN ('open', 'suggested') THEN excluded.status ELSE i.status END;
 
     -- items not found again: what became of the rows this run read
     WITH seen AS MATERIALIZED (
@@ -623,11 +669,11 @@ BEGIN
         WHERE x.run_id = rid AND side.id IS NOT NULL),
     item_rows AS (
         SELECT i.item_id, i.status, true AS is_ledger, i.key, i.ledger_id AS id FROM reconcile.items i
-        WHERE i.recon_id = reg.id AND i.status IN ('open', 'resolved', 'approved') AND i.last_run_id <> rid
+        WHERE i.recon_id = reg.id AND i.status IN ('open', 'resolved', 'approved', 'suggested') AND i.last_run_id <> rid
           AND i.ledger_id IS NOT NULL
         UNION ALL
         SELECT i.item_id, i.status, false, i.key, i.statement_id FROM reconcile.items i
-        WHERE i.recon_id = reg.id AND i.status IN ('open', 'resolved', 'approved') AND i.last_run_id <> rid
+        WHERE i.recon_id = reg.id AND i.status IN ('open', 'resolved', 'approved', 'suggested') AND i.last_run_id <> rid
           AND i.statement_id IS NOT NULL),
     fate AS (
         SELECT r.item_id, r.status, pg_catalog.bool_and(s.settled) AS matched
@@ -636,14 +682,14 @@ BEGIN
         GROUP BY r.item_id, r.status),
     moved AS (
         UPDATE reconcile.items i
-        SET status = CASE WHEN f.matched OR f.status = 'open' THEN 'cleared' ELSE 'open' END,
-            resolution = CASE WHEN f.matched OR f.status = 'open' THEN i.resolution END,
-            resolved_by = CASE WHEN f.matched OR f.status = 'open' THEN i.resolved_by END,
-            resolved_at = CASE WHEN f.matched OR f.status = 'open' THEN i.resolved_at END,
-            resolved_session = CASE WHEN f.matched OR f.status = 'open' THEN i.resolved_session END,
-            approved_by = CASE WHEN f.matched OR f.status = 'open' THEN i.approved_by END,
-            approved_at = CASE WHEN f.matched OR f.status = 'open' THEN i.approved_at END,
-            approved_session = CASE WHEN f.matched OR f.status = 'open' THEN i.approved_session END
+        SET status = CASE WHEN f.matched OR f.status IN ('open', 'suggested') THEN 'cleared' ELSE 'open' END,
+            resolution = CASE WHEN f.matched OR f.status IN ('open', 'suggested') THEN i.resolution END,
+            resolved_by = CASE WHEN f.matched OR f.status IN ('open', 'suggested') THEN i.resolved_by END,
+            resolved_at = CASE WHEN f.matched OR f.status IN ('open', 'suggested') THEN i.resolved_at END,
+            resolved_session = CASE WHEN f.matched OR f.status IN ('open', 'suggested') THEN i.resolved_session END,
+            approved_by = CASE WHEN f.matched OR f.status IN ('open', 'suggested') THEN i.approved_by END,
+            approved_at = CASE WHEN f.matched OR f.status IN ('open', 'suggested') THEN i.approved_at END,
+            approved_session = CASE WHEN f.matched OR f.status IN ('open', 'suggested') THEN i.approved_session END
         FROM fate f WHERE i.item_id = f.item_id
         RETURNING i.item_id, f.status AS was_status, f.matched)
     INSERT INTO reconcile.audit_log (acting_role, action, name, item_id, details, recon_id)
@@ -651,20 +697,20 @@ BEGIN
            pg_catalog.jsonb_build_object('run_id', rid, 'why', 'its rows are now in another discrepancy',
                                          'was_status', m.was_status),
            reg.id
-    FROM moved m WHERE NOT m.matched AND m.was_status <> 'open';
+    FROM moved m WHERE NOT m.matched AND m.was_status NOT IN ('open', 'suggested');
 
     -- the rows this run cleared or reported that a live item still holds, or that unmatch had
     -- released: a run from a mark leaves them out (run_query); and the ones no longer so held.
     -- Only items this run did not find again can hold such a row (the rows of a discrepancy are
     -- not cleared in the run that finds it): usually none, and then nothing is scanned.
-    IF EXISTS (SELECT FROM reconcile.items i WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.last_run_id <> rid)
+    IF EXISTS (SELECT FROM reconcile.items i WHERE i.recon_id = reg.id AND i.status NOT IN ('cleared', 'rejected') AND i.last_run_id <> rid)
        OR EXISTS (SELECT FROM reconcile.released r WHERE r.recon_id = reg.id) THEN
         WITH live AS MATERIALIZED (
             SELECT true AS is_ledger, i.key, i.ledger_id AS id FROM reconcile.items i
-            WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.last_run_id <> rid AND i.ledger_id IS NOT NULL
+            WHERE i.recon_id = reg.id AND i.status NOT IN ('cleared', 'rejected') AND i.last_run_id <> rid AND i.ledger_id IS NOT NULL
             UNION ALL
             SELECT false, i.key, i.statement_id FROM reconcile.items i
-            WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.last_run_id <> rid AND i.statement_id IS NOT NULL
+            WHERE i.recon_id = reg.id AND i.status NOT IN ('cleared', 'rejected') AND i.last_run_id <> rid AND i.statement_id IS NOT NULL
             UNION ALL
             SELECT r.is_ledger, r.key, r.id FROM reconcile.released r WHERE r.recon_id = reg.id),
         settled AS (
@@ -681,15 +727,19 @@ BEGIN
         DELETE FROM reconcile.skipped k
         WHERE k.recon_id = reg.id
           AND NOT EXISTS (SELECT FROM reconcile.items i
-                          WHERE k.is_ledger AND i.recon_id = reg.id AND i.status <> 'cleared'
+                          WHERE k.is_ledger AND i.recon_id = reg.id AND i.status NOT IN ('cleared', 'rejected')
                             AND i.ledger_id = k.id AND i.key IS NOT DISTINCT FROM k.key)
           AND NOT EXISTS (SELECT FROM reconcile.items i
-                          WHERE NOT k.is_ledger AND i.recon_id = reg.id AND i.status <> 'cleared'
+                          WHERE NOT k.is_ledger AND i.recon_id = reg.id AND i.status NOT IN ('cleared', 'rejected')
                             AND i.statement_id = k.id AND i.key IS NOT DISTINCT FROM k.key)
           AND NOT EXISTS (SELECT FROM reconcile.released r
                           WHERE r.recon_id = reg.id AND r.is_ledger = k.is_ledger AND r.id = k.id
                             AND r.key IS NOT DISTINCT FROM k.key);
     END IF;
+
+    -- (0.6.0) the write-offs within the limit, for a checker to approve; the alert, if any
+    PERFORM reconcile.write_off(reg.id, rid);
+    PERFORM reconcile.alert(reg.id, rid);
 
     SELECT COALESCE(pg_catalog.jsonb_object_agg(c, n), '{}') INTO cnt
     FROM (SELECT x.category::text AS c, pg_catalog.count(*) AS n FROM reconcile.results x

@@ -19,7 +19,8 @@ CREATE TABLE reconcile.items (
     first_run_id   bigint NOT NULL,
     last_run_id    bigint NOT NULL,
     status         text NOT NULL DEFAULT 'open'
-                   CHECK (status IN ('open', 'resolved', 'approved', 'cleared')),
+                   CONSTRAINT items_status_check
+                   CHECK (status IN ('open', 'resolved', 'approved', 'cleared', 'suggested', 'rejected')),
     assignee       text,
     resolution     text,
     note           text,
@@ -29,12 +30,15 @@ CREATE TABLE reconcile.items (
     approved_at    timestamptz,
     recon_id       bigint,
     resolved_session name,
-    approved_session name
+    approved_session name,
+    score          double precision,
+    reason         text,
+    group_tag      text
 );
 CREATE UNIQUE INDEX items_identity ON reconcile.items
     (recon_id, reconcile.item_ident(key, ledger_id, statement_id))
-    WHERE status <> 'cleared';
-COMMENT ON TABLE reconcile.items IS 'One row per discrepancy found by a run, with its follow-up: open, resolved (by a maker), approved (by a different checker) or cleared (its rows were matched later)';
+    WHERE status NOT IN ('cleared', 'rejected');
+COMMENT ON TABLE reconcile.items IS 'One row per discrepancy found by a run, with its follow-up: open, resolved (by a maker), approved (by a different checker) or cleared (its rows were matched later); and (0.6.0) per match held for review: suggested, then cleared (accepted) or rejected';
 COMMENT ON COLUMN reconcile.items.item_id IS 'Item id, for assign/resolve/approve/reopen';
 COMMENT ON COLUMN reconcile.items.name IS 'Reconciliation';
 COMMENT ON COLUMN reconcile.items.key IS 'Group key';
@@ -51,7 +55,10 @@ COMMENT ON COLUMN reconcile.items.resolved_at IS 'When it was resolved';
 COMMENT ON COLUMN reconcile.items.approved_at IS 'When it was approved';
 COMMENT ON COLUMN reconcile.items.first_run_id IS 'Run that first found it';
 COMMENT ON COLUMN reconcile.items.last_run_id IS 'Latest run that found it';
-COMMENT ON COLUMN reconcile.items.status IS 'open, resolved, approved or cleared';
+COMMENT ON COLUMN reconcile.items.status IS 'open, resolved, approved or cleared; suggested (a match held for review, 0.6.0), then cleared by reconcile.accept or rejected by reconcile.reject';
+COMMENT ON COLUMN reconcile.items.score IS 'The score of the match or discrepancy the latest run found (0.6.0)';
+COMMENT ON COLUMN reconcile.items.reason IS 'The note of the match or discrepancy the latest run found (0.6.0)';
+COMMENT ON COLUMN reconcile.items.group_tag IS 'Shared by the items of one group (a many_to_one or one_to_many match held for review, a fee_difference payout batch), which are accepted, rejected and written off whole (0.6.0)';
 COMMENT ON COLUMN reconcile.items.assignee IS 'Who follows it up';
 COMMENT ON COLUMN reconcile.items.resolution IS 'How it was resolved (e.g. written off, booked, chased)';
 COMMENT ON COLUMN reconcile.items.resolved_by IS 'Role that resolved it (the maker), as it acted';
@@ -125,8 +132,10 @@ AS 'MODULE_PATHNAME', 'rc_act'
 LANGUAGE C;
 COMMENT ON FUNCTION reconcile.assign(bigint, text) IS 'Assigns an item to someone to follow up';
 
+-- With an account (0.6.0), the item's difference becomes an adjustment to that account, pending
+-- until the item is approved (reconcile.adjustments).
 CREATE FUNCTION reconcile.resolve_by(actor name, person name, item_id bigint, resolution text,
-                                     note text)
+                                     note text, account text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -140,23 +149,31 @@ BEGIN
     IF resolution IS NULL OR resolution = '' THEN
         RAISE EXCEPTION '"resolution" must not be empty' USING ERRCODE = '22023';
     END IF;
+    IF account = '' THEN
+        RAISE EXCEPTION '"account" must not be empty' USING ERRCODE = '22023',
+            HINT = 'Leave it NULL to resolve without an adjustment.';
+    END IF;
     UPDATE reconcile.items i
     SET status = 'resolved', resolution = resolve_by.resolution, note = COALESCE(resolve_by.note, i.note),
         resolved_by = actor, resolved_session = person, resolved_at = pg_catalog.now()
     WHERE i.item_id = it.item_id;
+    IF account IS NOT NULL THEN
+        PERFORM reconcile.adjust(ARRAY[it.item_id], account, COALESCE(note, resolution), actor);
+    END IF;
     PERFORM reconcile.audit(it.recon_id, 'resolve', it.name, it.item_id,
-                            pg_catalog.jsonb_build_object('resolution', resolution, 'note', note), actor);
+                            pg_catalog.jsonb_build_object('resolution', resolution, 'note', note, 'account', account),
+                            actor);
 END
 $$;
-COMMENT ON FUNCTION reconcile.resolve_by(name, name, bigint, text, text) IS
+COMMENT ON FUNCTION reconcile.resolve_by(name, name, bigint, text, text, text) IS
 'Internal to reconcile.resolve (src/act.c), as the tables'' owner';
-REVOKE ALL ON FUNCTION reconcile.resolve_by(name, name, bigint, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION reconcile.resolve_by(name, name, bigint, text, text, text) FROM PUBLIC;
 
-CREATE FUNCTION reconcile.resolve(item_id bigint, resolution text, note text DEFAULT NULL)
+CREATE FUNCTION reconcile.resolve(item_id bigint, resolution text, note text DEFAULT NULL, account text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'rc_act'
 LANGUAGE C;
-COMMENT ON FUNCTION reconcile.resolve(bigint, text, text) IS 'Resolves an open item (the maker): records the resolution, who (the role that logged in and the role it acted as) and when';
+COMMENT ON FUNCTION reconcile.resolve(bigint, text, text, text) IS 'Resolves an open item (the maker): records the resolution, who (the role that logged in and the role it acted as) and when; with an account (0.6.0) the item''s difference becomes an adjustment to it, pending until a checker approves the item';
 
 -- Maker-checker between persons: neither the checker's person (the role that logged in: SET
 -- SESSION AUTHORIZATION does not change it) nor the role it acts as may be, or be a member of,
@@ -187,9 +204,13 @@ BEGIN
             END IF;
         END LOOP;
     END LOOP;
+    -- a group written off whole (its items share group_tag and one adjustment) is approved whole
     UPDATE reconcile.items i
     SET status = 'approved', approved_by = actor, approved_session = person, approved_at = pg_catalog.now()
-    WHERE i.item_id = it.item_id;
+    WHERE i.item_id = it.item_id
+       OR (it.group_tag IS NOT NULL AND it.resolution = 'write-off' AND i.recon_id = it.recon_id
+           AND i.group_tag = it.group_tag AND i.status = 'resolved' AND i.resolution = 'write-off'
+           AND i.resolved_by IS NOT DISTINCT FROM it.resolved_by);
     PERFORM reconcile.audit(it.recon_id, 'approve', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('resolved_by', it.resolved_by,
                                                           'resolved_session', it.resolved_session,
@@ -345,7 +366,7 @@ BEGIN
 
     UPDATE reconcile.items i SET status = 'cleared'
     FROM pg_catalog.jsonb_array_elements(hits) AS e(f)
-    WHERE i.recon_id = record_manual.recon_id AND i.status <> 'cleared'
+    WHERE i.recon_id = record_manual.recon_id AND i.status NOT IN ('cleared', 'rejected')
       AND i.key IS NOT DISTINCT FROM f ->> 'k'
       AND CASE WHEN (f ->> 'l')::boolean THEN i.ledger_id ELSE i.statement_id END = f ->> 'i';
     PERFORM reconcile.audit(recon_id, 'manual_match', name, NULL,

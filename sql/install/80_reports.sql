@@ -14,15 +14,16 @@ SELECT i.item_id, i.name, i.key, i.ledger_id, i.statement_id, i.category, i.amou
             WHEN a.days <= 30 THEN '8-30'
             WHEN a.days <= 90 THEN '31-90'
             WHEN a.days > 90 THEN '90+'
-       END AS aging_bucket
+       END AS aging_bucket,
+       i.score, i.reason, i.group_tag
 FROM reconcile.items i
 LEFT JOIN LATERAL (SELECT ru.as_of FROM reconcile.runs ru WHERE ru.recon_id = i.recon_id
                    ORDER BY ru.run_id DESC LIMIT 1) r ON true
 CROSS JOIN LATERAL (SELECT CASE WHEN pg_catalog.isfinite(LEAST(i.ledger_date, i.statement_date))
                                 THEN (r.as_of - LEAST(i.ledger_date, i.statement_date))::integer END AS days) a
-WHERE i.status IN ('open', 'resolved');
+WHERE i.status IN ('open', 'resolved', 'suggested');
 COMMENT ON VIEW reconcile.open_items IS
-'Items still to be handled (open, or resolved but not approved), with age_days from the older row''s date to the latest run''s as_of and aging_bucket 0-7, 8-30, 31-90, 90+';
+'Items still to be handled (open, resolved but not approved, or (0.6.0) suggested: a match held for review), with age_days from the older row''s date to the latest run''s as_of, aging_bucket 0-7, 8-30, 31-90, 90+, and the score, note (reason) and group of what the latest run found';
 
 CREATE VIEW reconcile.run_summary WITH (security_invoker = true) AS
 SELECT run_id, name, key, category, pg_catalog.sum(n)::bigint AS rows, pg_catalog.sum(la) AS ledger_amount,
@@ -38,6 +39,9 @@ GROUP BY run_id, name, key, category;
 GRANT SELECT ON reconcile.open_items, reconcile.run_summary TO PUBLIC;
 COMMENT ON COLUMN reconcile.open_items.age_days IS 'Days from the older row''s date to the as_of of the reconciliation''s latest run (NULL for an infinite date)';
 COMMENT ON COLUMN reconcile.open_items.aging_bucket IS '0-7, 8-30, 31-90 or 90+ (from age_days)';
+COMMENT ON COLUMN reconcile.open_items.score IS 'The score of what the latest run found (a suggested match: below review_below)';
+COMMENT ON COLUMN reconcile.open_items.reason IS 'The note of what the latest run found';
+COMMENT ON COLUMN reconcile.open_items.group_tag IS 'Shared by the items of one group, accepted or rejected whole';
 COMMENT ON COLUMN reconcile.run_summary.rows IS 'Result rows of the run in this key and category';
 COMMENT ON COLUMN reconcile.run_summary.ledger_amount IS 'Sum of the ledger amounts, a one_to_many group''s ledger row once';
 COMMENT ON COLUMN reconcile.run_summary.statement_amount IS 'Sum of the statement amounts, a many_to_one group''s statement row once';

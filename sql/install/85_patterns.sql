@@ -350,7 +350,7 @@ BEGIN
     SELECT COALESCE(pg_catalog.array_agg(x.id), '{}') INTO live
     FROM (SELECT CASE WHEN mine THEN i.statement_id ELSE i.ledger_id END AS id
           FROM reconcile.items i
-          WHERE i.recon_id = reg.id AND i.status <> 'cleared' AND i.key IS NOT DISTINCT FROM me.key
+          WHERE i.recon_id = reg.id AND i.status NOT IN ('cleared', 'rejected') AND i.key IS NOT DISTINCT FROM me.key
             AND CASE WHEN mine THEN i.statement_id ELSE i.ledger_id END IS NOT NULL
           ORDER BY pg_catalog.abs(CASE WHEN mine THEN i.statement_amount ELSE i.ledger_amount END - me.amount) NULLS LAST,
                    CASE WHEN mine THEN i.statement_id ELSE i.ledger_id END

@@ -69,6 +69,10 @@ typedef struct TGroup
 	uint32_t	nrows;
 	uint32_t	heaplen;
 	int			has_fees;
+	uint64_t	rej[128][2];	/* up to two rejection tags a row (0 = none) */
+	uint32_t	rej_ofs[129];	/* built by run() */
+	uint64_t	rej_tags[256];
+	int			has_rej;
 } TGroup;
 
 static uint32_t
@@ -120,6 +124,21 @@ run(TGroup *g, const char *abs_tol, int after, int has_as_of, int as_of)
 	m.nrows = g->nrows;
 	m.heap = g->heap;
 	m.fees = g->has_fees ? g->fees : NULL;
+	if (g->has_rej)
+	{
+		uint32_t	n = 0;
+
+		for (uint32_t r = 0; r < g->nrows; r++)
+		{
+			g->rej_ofs[r] = n;
+			for (int k = 0; k < 2; k++)
+				if (g->rej[r][k])
+					g->rej_tags[n++] = g->rej[r][k];
+		}
+		g->rej_ofs[g->nrows] = n;
+		m.rej_ofs = g->rej_ofs;
+		m.rej_tags = g->rej_tags;
+	}
 	tol_from_text(abs_tol, &m.rule.abs_tol, &m.rule.abs_scale);
 	m.rule.days_before = 0;
 	m.rule.days_after = after;
@@ -141,6 +160,16 @@ fee(TGroup *g, long long v, int dscale)
 	f->dscale = (uint16_t) dscale;
 	f->has = 1;
 	g->has_fees = 1;
+}
+
+/* Put the last row added in rejection tag (tags of a row ascending). */
+static void
+reject(TGroup *g, uint64_t tag)
+{
+	uint64_t   *t = g->rej[g->nrows - 1];
+
+	t[t[0] ? 1 : 0] = tag;
+	g->has_rej = 1;
 }
 
 /* Mark the last row added as matched by hand, with match tag tag. */
@@ -468,6 +497,66 @@ test_fee_batches(void)
 			  cat_of(&m, &g, NULL, "SF2") == RC_FEE_DIFFERENCE && cat_of(&m, &g, "LG", NULL) == RC_MISSING_IN_STATEMENT,
 			  "fee batches: 1% of a net 3000.00 (a rebate of 2000.00) takes a gross 975.00 batch to a gross 1000.00 row, not to a nearer one beyond 1% of its own net");
 	}
+	t_free_all();
+}
+
+/*
+ * Rejected pairs (reconcile.reject): a ledger and a statement row that share
+ * a rejection are never put together; each can still match others.
+ */
+static void
+test_rejections(void)
+{
+	TGroup		g;
+	RcMatch		m;
+
+	memset(&g, 0, sizeof(g));
+	/* one bank line against two equal invoices: the one rejected is passed over */
+	add(&g, 1, "L1a", 10000, 100, NULL, NULL);
+	reject(&g, 1);
+	add(&g, 1, "L1b", 10000, 99, NULL, NULL);
+	add(&g, 0, "S1", 10000, 100, NULL, NULL);
+	reject(&g, 1);
+	/* a pair by reference, rejected: neither matched nor paired as a discrepancy */
+	add(&g, 1, "L2", 5000, 100, "INV-2002", NULL);
+	reject(&g, 2);
+	add(&g, 0, "S2", 4000, 100, "PAY INV-2002", NULL);
+	reject(&g, 2);
+	/* a batch rejected whole */
+	add(&g, 1, "L3a", 3000, 100, NULL, "P-3");
+	reject(&g, 3);
+	add(&g, 1, "L3b", 3000, 100, NULL, "P-3");
+	reject(&g, 3);
+	add(&g, 0, "S3", 6000, 101, NULL, NULL);
+	reject(&g, 3);
+	/* within tolerance, rejected; and in the same class of equal amounts, two rows each way whose
+	 * nearest pairing is rejected: the other pairing keeps both pairs */
+	add(&g, 1, "L4", 7001, 100, NULL, NULL);
+	reject(&g, 4);
+	add(&g, 0, "S4", 7000, 100, NULL, NULL);
+	reject(&g, 4);
+	add(&g, 1, "L5a", 8000, 100, NULL, NULL);
+	reject(&g, 5);
+	add(&g, 1, "L5b", 8000, 99, NULL, NULL);
+	add(&g, 0, "S5a", 8000, 100, NULL, NULL);
+	reject(&g, 5);
+	add(&g, 0, "S5b", 8000, 101, NULL, NULL);
+	m = run(&g, "0.01", 3, 0, 0);
+	check(cat_of(&m, &g, "L1b", "S1") == RC_MATCHED && cat_of(&m, &g, "L1a", NULL) == RC_MISSING_IN_STATEMENT,
+		  "rejections: one bank line against two equal invoices goes to the one not rejected");
+	check(cat_of(&m, &g, "L2", NULL) == RC_MISSING_IN_STATEMENT && cat_of(&m, &g, NULL, "S2") == RC_MISSING_IN_LEDGER,
+		  "rejections: a rejected reference pair is not paired again, not even as amount_mismatch");
+	check(cat_of(&m, &g, "L3a", NULL) == RC_MISSING_IN_STATEMENT && cat_of(&m, &g, NULL, "S3") == RC_MISSING_IN_LEDGER,
+		  "rejections: a rejected batch is not grouped again");
+	check(cat_of(&m, &g, "L4", NULL) == RC_MISSING_IN_STATEMENT,
+		  "rejections: nor a rejected pair within tolerance");
+	check(cat_of(&m, &g, "L5a", "S5b") == RC_MATCHED && cat_of(&m, &g, "L5b", "S5a") == RC_MATCHED,
+		  "rejections: among equal amounts the rows of a rejected pair match others, as many as can");
+	g.has_rej = 0;
+	m = run(&g, "0.01", 3, 0, 0);
+	check(cat_of(&m, &g, "L1a", "S1") == RC_MATCHED && cat_of(&m, &g, "L2", "S2") == RC_AMOUNT_MISMATCH &&
+		  cat_of(&m, &g, "L3a", "S3") == RC_MANY_TO_ONE && cat_of(&m, &g, "L5a", "S5a") == RC_MATCHED,
+		  "rejections: without them the same rows pair as before");
 	t_free_all();
 }
 
@@ -803,6 +892,7 @@ main(void)
 	test_manual();
 	test_fees();
 	test_fee_batches();
+	test_rejections();
 	printf("1..%d\n", ntests);
 	return nfailed ? 1 : 0;
 }

@@ -6,12 +6,13 @@
  *
  * Each input is read as a rule followed by rows; every row is built from a
  * few bytes (side, id, amount, scale, date, ref, batch or manual tag,
- * validity, and on some inputs a fee), with ids and refs drawn from small pools so that duplicates,
+ * validity, and on some inputs a fee and rejection tags), with ids and refs drawn from small pools so that duplicates,
  * ref containment, batches, manual sets and equal amounts are frequent.  Besides memory errors (the
  * harness is built with ASan and UBSan) it checks the invariants of a
  * result: every row once, but the single row of a many_to_one, one_to_many
- * or manual group (a fee_difference batch's one row appears once); a
- * duplicate id is the only error.
+ * or manual group (a fee_difference batch's one row appears once); no
+ * pair or group of rows that share a rejection but by hand; a duplicate id
+ * is the only error.
  *
  *	  make fuzz                      (builds with clang, runs for FUZZ_SECONDS)
  *
@@ -115,6 +116,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.rule.as_of = 9800 + byte(&r) % 40;
 	/* fees on some inputs: from the row's bytes, at scales 0 to 7 (some too fine to compare) */
 	bool		with_fees = (b & 4) != 0;
+	/* rejections on some inputs: each row reads one more byte, up to two tags of 1-3 */
+	bool		with_rej = (b & 8) != 0;
+	static uint32_t rej_ofs[MAX_ROWS + 1];
+	static uint64_t rej_tags[2 * MAX_ROWS];
+	uint32_t	nrej = 0;
 
 	while (r.n >= 6 && nrows < MAX_ROWS)
 	{
@@ -195,11 +201,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fees[nrows].fee = sum_f + (int8_t) a;
 			fees[nrows].dscale = 2;
 		}
+		rej_ofs[nrows] = nrej;
+		if (with_rej)
+		{
+			uint8_t		t = byte(&r);
+
+			if ((t & 3) && (t >> 2 & 3) && (t & 3) != (t >> 2 & 3))
+			{
+				/* sorted */
+				rej_tags[nrej++] = (t & 3) < (t >> 2 & 3) ? (t & 3) : (t >> 2 & 3);
+				rej_tags[nrej++] = (t & 3) < (t >> 2 & 3) ? (t >> 2 & 3) : (t & 3);
+			}
+			else if (t & 3)
+				rej_tags[nrej++] = t & 3;
+		}
 		nrows++;
 	}
+	rej_ofs[nrows] = nrej;
 
 	m.rows = rows;
 	m.fees = with_fees ? fees : NULL;
+	m.rej_ofs = with_rej ? rej_ofs : NULL;
+	m.rej_tags = with_rej ? rej_tags : NULL;
 	m.nrows = nrows;
 	m.heap = heap;
 	st = rc_match(&m, &env);
@@ -220,6 +243,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				seen[res->statement]++;
 			if (res->ledger < 0 && res->statement < 0)
 				abort();
+			/* a pair or group of rows that share a rejection, but by hand */
+			if (with_rej && res->ledger >= 0 && res->statement >= 0 && res->category != RC_MANUAL)
+				for (uint32_t x = rej_ofs[res->ledger]; x < rej_ofs[res->ledger + 1]; x++)
+					for (uint32_t y = rej_ofs[res->statement]; y < rej_ofs[res->statement + 1]; y++)
+						if (rej_tags[x] == rej_tags[y])
+							abort();
 			rc_format_note(&m, res, note, sizeof(note));
 		}
 		for (uint32_t i = 0; i < nrows; i++)
