@@ -83,6 +83,7 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
               ARRAY['reconcile.match_agg_transfn(internal,boolean,text,numeric,date,text,text,reconcile.rule)',
                     'reconcile.match_agg_transfn(internal,boolean,text,numeric,date,text,text,reconcile.rule,text)',
                     'reconcile.match_agg_transfn(internal,boolean,text,numeric,date,text,text,reconcile.rule,text,numeric)',
+                    'reconcile.match_agg_transfn(internal,boolean,text,numeric,date,text,text,reconcile.rule,text,numeric,text)',
                     'reconcile.match_agg_combinefn(internal,internal)', 'reconcile.match_agg_serialfn(internal)',
                     'reconcile.match_agg_deserialfn(bytea,internal)', 'reconcile.match_agg_finalfn(internal)',
                     'reconcile.match_detail_agg_finalfn(internal)', 'reconcile.audit(bigint,text,text,bigint,jsonb,name)',
@@ -95,9 +96,16 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.cleared_partition(bigint)', 'reconcile.cleared_target(bigint)', 'reconcile.cleared_index(regclass)',
                     'reconcile.register_by(name,name,text,regclass,regclass,reconcile.rule,jsonb,name)',
                     'reconcile.unregister_by(name,name,text)', 'reconcile.assign_by(name,name,bigint,text)',
-                    'reconcile.resolve_by(name,name,bigint,text,text)', 'reconcile.approve_by(name,name,bigint)',
+                    'reconcile.resolve_by(name,name,bigint,text,text,text)', 'reconcile.approve_by(name,name,bigint)',
                     'reconcile.reopen_by(name,name,bigint,text)',
-                    'reconcile.set_rule_by(name,name,text,text,reconcile.rule)', 'reconcile.owns(regrole,name)'],
+                    'reconcile.set_rule_by(name,name,text,text,reconcile.rule)', 'reconcile.owns(regrole,name)',
+                    'reconcile.owned_registration(text,name)',
+                    'reconcile.configure_by(name,name,text,double precision,numeric,text,numeric)',
+                    'reconcile.reset_option_by(name,name,text,text)', 'reconcile.suggested_items(bigint,name)',
+                    'reconcile.accept_by(name,name,bigint,text)', 'reconcile.reject_by(name,name,bigint,text)',
+                    'reconcile.adjust(bigint[],text,text,name)', 'reconcile.cancel_adjustments()',
+                    'reconcile.take_adjustments_by(name,name,text)', 'reconcile.write_off(bigint,bigint)',
+                    'reconcile.alert(bigint,bigint)'],
               'every other internal function is revoked from PUBLIC');
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
            WHERE p.pronamespace = 'reconcile'::regnamespace
