@@ -193,3 +193,6 @@ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 
 -- December: the platforms' own bills, a rule per platform, and what the discrepancies have in common
 \ir platforms.sql
+
+-- December's bank account with review before clearing, write-offs and adjustments
+\ir review.sql

@@ -641,8 +641,10 @@ REVOKE ALL ON FUNCTION reconcile.alert(bigint, bigint) FROM PUBLIC;
 ----------------------------------------------------------------------------
 
 -- Per run, its rows by what became of them: cleared by the run itself, by review (accepted), by
--- hand (manual matches it reported), written off (its items resolved with an adjustment), and the
--- rest, left open.  Each row of a run counts once; the shares are of all of them.
+-- hand (manual matches it reported), written off (the rows of its discrepancies whose items are
+-- now resolved or approved with an adjustment: a write-off, or resolve with an account), and the
+-- rest, left open.  Each row of a run counts once; the shares are of all of them.  A later run
+-- that reads the same open rows counts them again, as its own.
 CREATE VIEW reconcile.match_rate WITH (security_invoker = true) AS
 SELECT u.run_id, u.name, u.as_of, x.total_rows, c.auto AS auto_rows, c.reviewed AS reviewed_rows,
        c.manual AS manual_rows, w.rows AS written_off_rows,
@@ -661,15 +663,21 @@ CROSS JOIN LATERAL (
            pg_catalog.count(*) FILTER (WHERE k.category::text = 'manual') AS manual
     FROM reconcile.cleared k WHERE k.recon_id = u.recon_id AND k.run_id = u.run_id) c
 CROSS JOIN LATERAL (
-    SELECT pg_catalog.count(i.ledger_id) + pg_catalog.count(i.statement_id) AS rows
-    FROM reconcile.items i
-    WHERE i.recon_id = u.recon_id AND i.last_run_id = u.run_id AND i.status IN ('resolved', 'approved')
-      AND EXISTS (SELECT FROM reconcile.adjustment_entries a
-                  WHERE a.recon_id = i.recon_id AND a.cancelled_at IS NULL
-                    AND (a.item_id = i.item_id
-                         OR (i.group_tag IS NOT NULL
-                             AND a.item_id IN (SELECT g.item_id FROM reconcile.items g
-                                               WHERE g.recon_id = i.recon_id AND g.group_tag = i.group_tag))))) w;
+    SELECT pg_catalog.count(x.ledger_id) + pg_catalog.count(x.statement_id) AS rows
+    FROM reconcile.results x
+    WHERE x.run_id = u.run_id AND reconcile.is_discrepancy(x.category)
+      AND EXISTS (SELECT FROM reconcile.items i
+                  WHERE i.recon_id = u.recon_id AND i.status NOT IN ('cleared', 'rejected')
+                    AND reconcile.item_ident(i.key, i.ledger_id, i.statement_id)
+                        = reconcile.item_ident(x.key, x.ledger_id, x.statement_id)
+                    AND i.status IN ('resolved', 'approved')
+                    AND EXISTS (SELECT FROM reconcile.adjustment_entries a
+                                WHERE a.recon_id = i.recon_id AND a.cancelled_at IS NULL
+                                  AND (a.item_id = i.item_id
+                                       OR (i.group_tag IS NOT NULL
+                                           AND a.item_id IN (SELECT g.item_id FROM reconcile.items g
+                                                             WHERE g.recon_id = i.recon_id
+                                                               AND g.group_tag = i.group_tag)))))) w;
 COMMENT ON VIEW reconcile.match_rate IS
 'Per run: its rows cleared automatically, by review (accepted), by hand (manual matches it reported), written off (resolved with an adjustment) and left open, with the share of each (the match rate finance teams report)';
 GRANT SELECT ON reconcile.match_rate TO PUBLIC;
@@ -1266,12 +1274,12 @@ BEGIN
             END IF;
         END LOOP;
     END LOOP;
-    -- a group written off whole (its items share group_tag and one adjustment) is approved whole
+    -- a group resolved whole (its items share group_tag and one adjustment) is approved whole
     UPDATE reconcile.items i
     SET status = 'approved', approved_by = actor, approved_session = person, approved_at = pg_catalog.now()
     WHERE i.item_id = it.item_id
-       OR (it.group_tag IS NOT NULL AND it.resolution = 'write-off' AND i.recon_id = it.recon_id
-           AND i.group_tag = it.group_tag AND i.status = 'resolved' AND i.resolution = 'write-off'
+       OR (it.group_tag IS NOT NULL AND i.recon_id = it.recon_id AND i.group_tag = it.group_tag
+           AND i.status = 'resolved' AND i.resolution IS NOT DISTINCT FROM it.resolution
            AND i.resolved_by IS NOT DISTINCT FROM it.resolved_by);
     PERFORM reconcile.audit(it.recon_id, 'approve', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('resolved_by', it.resolved_by,
@@ -1282,6 +1290,34 @@ $$;
 COMMENT ON FUNCTION reconcile.approve_by(name, name, bigint) IS
 'Internal to reconcile.approve (src/act.c), as the tables'' owner';
 REVOKE ALL ON FUNCTION reconcile.approve_by(name, name, bigint) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION reconcile.reopen_by(actor name, person name, item_id bigint, note text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    it reconcile.items := reconcile.item_for_update(item_id, actor);
+BEGIN
+    IF it.status NOT IN ('resolved', 'approved') THEN
+        RAISE EXCEPTION 'item % is %, not resolved or approved', item_id, it.status USING ERRCODE = '55000';
+    END IF;
+    -- a group resolved whole is reopened whole
+    UPDATE reconcile.items i
+    SET status = 'open', note = reopen_by.note, resolution = NULL, resolved_by = NULL, resolved_at = NULL,
+        resolved_session = NULL, approved_by = NULL, approved_at = NULL, approved_session = NULL
+    WHERE i.item_id = it.item_id
+       OR (it.group_tag IS NOT NULL AND i.recon_id = it.recon_id AND i.group_tag = it.group_tag
+           AND i.status IN ('resolved', 'approved'));
+    PERFORM reconcile.audit(it.recon_id, 'reopen', it.name, it.item_id,
+                            pg_catalog.jsonb_build_object('was', it.status, 'resolution', it.resolution,
+                                                          'resolved_by', it.resolved_by,
+                                                          'approved_by', it.approved_by, 'note', note), actor);
+END
+$$;
+COMMENT ON FUNCTION reconcile.reopen_by(name, name, bigint, text) IS
+'Internal to reconcile.reopen (src/act.c), as the tables'' owner';
+REVOKE ALL ON FUNCTION reconcile.reopen_by(name, name, bigint, text) FROM PUBLIC;
 
 -- Record a manual match from the rows reconcile.manual_match found (reconcile.captured()): every
 -- id must be a row (42704) of one key (22023) not matched yet (55000); their items are cleared.
@@ -1363,7 +1399,9 @@ REVOKE ALL ON FUNCTION reconcile.record_manual(bigint, text[], text[], text, nam
 DROP FUNCTION reconcile.resolve(bigint, text, text);
 DROP FUNCTION reconcile.resolve_by(name, name, bigint, text, text);
 -- With an account (0.6.0), the item's difference becomes an adjustment to that account, pending
--- until the item is approved (reconcile.adjustments).
+-- until the item is approved (reconcile.adjustments).  An item of a group (a fee_difference payout
+-- batch: its items share group_tag) is resolved with the rest of its group, whose difference is
+-- the group's, with one adjustment.
 CREATE FUNCTION reconcile.resolve_by(actor name, person name, item_id bigint, resolution text,
                                      note text, account text)
 RETURNS void
@@ -1371,7 +1409,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id, actor);
+    it   reconcile.items := reconcile.item_for_update(item_id, actor);
+    unit bigint[];
 BEGIN
     IF it.status <> 'open' THEN
         RAISE EXCEPTION 'item % is %, not open', item_id, it.status USING ERRCODE = '55000';
@@ -1383,12 +1422,15 @@ BEGIN
         RAISE EXCEPTION '"account" must not be empty' USING ERRCODE = '22023',
             HINT = 'Leave it NULL to resolve without an adjustment.';
     END IF;
+    SELECT pg_catalog.array_agg(i.item_id ORDER BY i.item_id) INTO unit FROM reconcile.items i
+    WHERE i.item_id = it.item_id
+       OR (it.group_tag IS NOT NULL AND i.recon_id = it.recon_id AND i.group_tag = it.group_tag AND i.status = 'open');
     UPDATE reconcile.items i
     SET status = 'resolved', resolution = resolve_by.resolution, note = COALESCE(resolve_by.note, i.note),
         resolved_by = actor, resolved_session = person, resolved_at = pg_catalog.now()
-    WHERE i.item_id = it.item_id;
+    WHERE i.item_id = ANY (unit);
     IF account IS NOT NULL THEN
-        PERFORM reconcile.adjust(ARRAY[it.item_id], account, COALESCE(note, resolution), actor);
+        PERFORM reconcile.adjust(unit, account, COALESCE(note, resolution), actor);
     END IF;
     PERFORM reconcile.audit(it.recon_id, 'resolve', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('resolution', resolution, 'note', note, 'account', account),

@@ -105,6 +105,11 @@ typedef struct RcWork
 	bool		has_tol;
 
 	/* reference pairs (rc_build_ref_pairs), as row pairs in two CSR forms */
+	/* rejections (RcMatch.rej_tags): each tag once, sorted, and how many rows hold it */
+	uint64_t   *rtag;
+	uint32_t   *rcount;
+	uint32_t	nrtag;
+
 	uint32_t	npairs;
 	uint32_t   *pair_l;
 	uint32_t   *pair_s;
@@ -270,9 +275,39 @@ gross_agree(const Work *w, uint32_t l, uint32_t s)
 		i128_abs((w->amt[s] + w->fee[s]) - (w->amt[l] + w->fee[l])) <= row_tol(w, l);
 }
 
+/* How many rows hold rejection tag t (RcWork.rtag; 0 when none). */
+static inline uint32_t
+tag_rows(const Work *w, uint64_t t)
+{
+	uint32_t	lo = 0,
+				hi = w->nrtag;
+
+	while (lo < hi)
+	{
+		uint32_t	mid = lo + (hi - lo) / 2;
+
+		if (w->rtag[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < w->nrtag && w->rtag[lo] == t ? w->rcount[lo] : 0;
+}
+
+/* Row r holds rejection tag t. */
+static inline bool
+has_tag(const Work *w, uint32_t r, uint64_t t)
+{
+	for (uint32_t k = w->m->rej_ofs[r]; k < w->m->rej_ofs[r + 1]; k++)
+		if (w->m->rej_tags[k] == t)
+			return true;
+	return false;
+}
+
 /*
- * Ledger row l and statement row s share a rejection (RcMatch.rej_ofs): they
- * are never put together.  False at once when no row has one.
+ * Ledger row l and statement row s were rejected as a pair (a rejection of
+ * theirs holds those two rows only, RcMatch.rej_ofs): they are never put
+ * together again.  False at once when no row has a rejection.
  */
 static inline bool
 rejected(const Work *w, uint32_t l, uint32_t s)
@@ -288,12 +323,37 @@ rejected(const Work *w, uint32_t l, uint32_t s)
 	b = ofs[s];
 	while (a < ofs[l + 1] && b < ofs[s + 1])
 	{
-		if (tags[a] == tags[b])
+		if (tags[a] == tags[b] && tag_rows(w, tags[a]) == 2)
 			return true;
-		if (tags[a] < tags[b])
+		if (tags[a] <= tags[b])
 			a++;
 		else
 			b++;
+	}
+	return false;
+}
+
+/*
+ * Row one with members[0..nmem) were rejected as a group: a rejection of
+ * one's holds exactly those rows.  The same rows in another grouping (a row
+ * more or less) are another proposal.
+ */
+static inline bool
+group_rejected(const Work *w, uint32_t one, const uint32_t *members, uint32_t nmem)
+{
+	if (w->m->rej_ofs == NULL)
+		return false;
+	for (uint32_t k = w->m->rej_ofs[one]; k < w->m->rej_ofs[one + 1]; k++)
+	{
+		uint64_t	t = w->m->rej_tags[k];
+		uint32_t	i = 0;
+
+		if (tag_rows(w, t) != nmem + 1)
+			continue;
+		while (i < nmem && has_tag(w, members[i], t))
+			i++;
+		if (i == nmem)
+			return true;
 	}
 	return false;
 }

@@ -291,6 +291,40 @@ scale_amounts(Work *w)
 	}
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *) a;
+	uint64_t	y = *(const uint64_t *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* The rejection tags of the group, each once with the number of rows that hold it. */
+static void
+count_rejections(Work *w)
+{
+	uint32_t	n = w->m->rej_ofs[w->n];
+	uint64_t   *all = walloc(w, sizeof(uint64_t) * (n ? n : 1));
+	uint32_t	k = 0;
+
+	memcpy(all, w->m->rej_tags, sizeof(uint64_t) * n);
+	rc_sort_array(w, all, n, sizeof(uint64_t), cmp_u64);
+	w->rtag = walloc(w, sizeof(uint64_t) * (n ? n : 1));
+	w->rcount = walloc(w, sizeof(uint32_t) * (n ? n : 1));
+	for (uint32_t i = 0; i < n; i++)
+	{
+		if (k > 0 && w->rtag[k - 1] == all[i])
+			w->rcount[k - 1]++;
+		else
+		{
+			w->rtag[k] = all[i];
+			w->rcount[k++] = 1;
+		}
+	}
+	w->nrtag = k;
+}
+
 RcStatus
 rc_match(RcMatch *m, const RcEnv *env)
 {
@@ -305,6 +339,8 @@ rc_match(RcMatch *m, const RcEnv *env)
 		return RC_ERR_BAD_RULE;
 	w = work_create(m, env);
 	scale_amounts(w);
+	if (m->rej_ofs)
+		count_rejections(w);
 
 	/* canonical order: ids */
 	if (!rc_sort_side(w, true) || !rc_sort_side(w, false))

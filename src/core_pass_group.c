@@ -81,9 +81,8 @@ consider(Work *w, Batch *b, uint32_t o, rc_i128 oamt, uint32_t orank)
 		return;
 	if (b->gross && i128_abs(w->amt[o] - b->net) <= t)
 		return;
-	for (uint32_t k = 0; b->members && k < b->nmem; k++)
-		if (b->ledger_batches ? rejected(w, b->members[k], o) : rejected(w, o, b->members[k]))
-			return;				/* a group rejected is rejected whole */
+	if (b->members && group_rejected(w, o, b->members, b->nmem))
+		return;					/* this very group was rejected */
 	fits = in_window(w, ldate, sdate);
 	if (!fits && w->m->rule.use_ref && b->nlen > 0 && w->rows[o].ref_len > 0)
 		fits = rc_ref_contains(b->norm, b->nlen, w->heap + w->rows[o].ref_off,
@@ -356,7 +355,7 @@ rc_pass_ref_groups(Work *w, bool instalments)
 			uint32_t	o = list[k];
 			bool		fits;
 
-			if (!row_ok(w, o) || (instalments ? rejected(w, one, o) : rejected(w, o, one)))
+			if (!row_ok(w, o))
 				continue;
 			if (instalments)
 				fits = (int64_t) w->rows[o].date >=
@@ -370,7 +369,7 @@ rc_pass_ref_groups(Work *w, bool instalments)
 			if (i128_abs(sum) >= RC_I128_LIMIT)
 				overflow = true;
 		}
-		if (nmem < 2 || overflow)
+		if (nmem < 2 || overflow || group_rejected(w, one, members, nmem))
 			continue;
 		t = instalments ? row_tol(w, one) : rc_tolerance_of(w, sum);
 		if (i128_abs(sum - w->amt[one]) > t)

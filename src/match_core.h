@@ -199,10 +199,11 @@ typedef struct RcMatch
 	const RcFee *fees;			/* per row, or NULL when no row has a fee */
 
 	/*
-	 * Pairs rejected by hand (reconcile.reject): the rows of one rejection
-	 * share a tag, and a ledger row and a statement row that share one are
-	 * never put together.  Per row its tags, sorted: rej_tags[rej_ofs[r] ..
-	 * rej_ofs[r + 1]).  NULL when no row has one.
+	 * Matches rejected by hand (reconcile.reject): the rows of one rejection
+	 * share a tag, and those very rows are never paired or grouped together
+	 * again (the same rows with one more or less are another proposal).  Per
+	 * row its tags, sorted: rej_tags[rej_ofs[r] .. rej_ofs[r + 1]).  NULL
+	 * when no row has one.
 	 */
 	const uint32_t *rej_ofs;
 	const uint64_t *rej_tags;

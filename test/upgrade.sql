@@ -1,9 +1,9 @@
--- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0, 0.4.1, 0.4.2, 0.5.0 and 0.5.1 with a live reconciliation.
+-- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0, 0.4.1, 0.4.2, 0.5.0, 0.5.1 and 0.6.0 with a live reconciliation.
 -- (test/sh/catalog.sh checks that the updated catalogue equals a fresh install's.)
 BEGIN;
 DROP EXTENSION IF EXISTS reconcile CASCADE;
 CREATE EXTENSION reconcile VERSION '0.1.0';
-SELECT plan(59);
+SELECT plan(70);
 
 CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
 CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
@@ -184,6 +184,36 @@ SELECT is((SELECT sum(amount) FILTER (WHERE item <> 'statement total') - sum(amo
            FROM reconcile.proof((SELECT max(run_id) FROM reconcile.runs WHERE name = 'up_fb'))), 0::numeric,
           'and the proof of the run after the update adds up');
 SELECT lives_ok($$SELECT * FROM reconcile.patterns('up_fb')$$, 'patterns reads the batch after the update');
+
+-- 0.6.0: review, write-offs, adjustments.  The registration made under 0.5.0, its items of before
+CREATE TEMP TABLE items_before AS SELECT item_id, status, category::text AS category FROM reconcile.items WHERE name = 'up_fb';
+ALTER EXTENSION reconcile UPDATE TO '0.6.0';
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.6.0', 'updated to 0.6.0');
+SELECT is((SELECT count(*) FROM reconcile.items i JOIN items_before b USING (item_id)
+           WHERE (i.status, i.category::text) = (b.status, b.category)), (SELECT count(*) FROM items_before),
+          'the items of before are kept as they were');
+SELECT lives_ok($$SELECT reconcile.configure('up_fb', review_below => 0.99, writeoff_limit => 5, writeoff_account => '6990')$$,
+                'configure on a registration made before the update');
+SELECT is((SELECT writeoff_account FROM reconcile.options WHERE name = 'up_fb'), '6990', 'reconcile.options shows it');
+INSERT INTO public.up_bl VALUES ('B4', 70.00, '2026-12-01', NULL, NULL);
+INSERT INTO public.up_bs VALUES ('P4', 70.00, '2026-12-03', NULL);
+SELECT lives_ok($$SELECT reconcile.run('up_fb', '2026-12-31')$$, 'a run after the update');
+SELECT is((SELECT string_agg(ledger_id || ':' || status || ':' || COALESCE(resolution, '-'), ' ' ORDER BY ledger_id)
+           FROM reconcile.items WHERE name = 'up_fb' AND status IN ('suggested', 'resolved')),
+          'B1:resolved:write-off B2:resolved:write-off B4:suggested:-',
+          'holds a match scoring below review_below for review and writes the fee batch off whole');
+SELECT is((SELECT count(*) FROM reconcile.adjustments WHERE name = 'up_fb' AND status = 'pending'), 1::bigint,
+          'with one adjustment for the batch');
+SELECT lives_ok($$SELECT reconcile.reject((SELECT item_id FROM reconcile.items WHERE name = 'up_fb' AND status = 'suggested'),
+                                          'not this one')$$, 'reject on it');
+SELECT is((SELECT count(*) FROM pg_depend d JOIN pg_rewrite w ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
+           WHERE w.ev_class = 'public.up_fb_matches'::regclass AND d.refobjid = 'reconcile.rejections'::regclass), 0::bigint,
+          'the view made before does not read the rejections');
+SELECT reconcile.refresh_views('up_fb') \g /dev/null
+SELECT is((SELECT category::text FROM public.up_fb_matches WHERE ledger_id = 'B4'), 'missing_in_statement',
+          'refresh_views brings it up to date: the rejected pair stays apart');
+SELECT lives_ok($$SELECT reconcile.resolve((SELECT min(item_id) FROM reconcile.items WHERE name = 'up_fee' AND status = 'open'),
+                                           'chased')$$, 'resolve with three arguments as before');
 SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
 
 SELECT * FROM finish();

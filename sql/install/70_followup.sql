@@ -133,7 +133,9 @@ LANGUAGE C;
 COMMENT ON FUNCTION reconcile.assign(bigint, text) IS 'Assigns an item to someone to follow up';
 
 -- With an account (0.6.0), the item's difference becomes an adjustment to that account, pending
--- until the item is approved (reconcile.adjustments).
+-- until the item is approved (reconcile.adjustments).  An item of a group (a fee_difference payout
+-- batch: its items share group_tag) is resolved with the rest of its group, whose difference is
+-- the group's, with one adjustment.
 CREATE FUNCTION reconcile.resolve_by(actor name, person name, item_id bigint, resolution text,
                                      note text, account text)
 RETURNS void
@@ -141,7 +143,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id, actor);
+    it   reconcile.items := reconcile.item_for_update(item_id, actor);
+    unit bigint[];
 BEGIN
     IF it.status <> 'open' THEN
         RAISE EXCEPTION 'item % is %, not open', item_id, it.status USING ERRCODE = '55000';
@@ -153,12 +156,15 @@ BEGIN
         RAISE EXCEPTION '"account" must not be empty' USING ERRCODE = '22023',
             HINT = 'Leave it NULL to resolve without an adjustment.';
     END IF;
+    SELECT pg_catalog.array_agg(i.item_id ORDER BY i.item_id) INTO unit FROM reconcile.items i
+    WHERE i.item_id = it.item_id
+       OR (it.group_tag IS NOT NULL AND i.recon_id = it.recon_id AND i.group_tag = it.group_tag AND i.status = 'open');
     UPDATE reconcile.items i
     SET status = 'resolved', resolution = resolve_by.resolution, note = COALESCE(resolve_by.note, i.note),
         resolved_by = actor, resolved_session = person, resolved_at = pg_catalog.now()
-    WHERE i.item_id = it.item_id;
+    WHERE i.item_id = ANY (unit);
     IF account IS NOT NULL THEN
-        PERFORM reconcile.adjust(ARRAY[it.item_id], account, COALESCE(note, resolution), actor);
+        PERFORM reconcile.adjust(unit, account, COALESCE(note, resolution), actor);
     END IF;
     PERFORM reconcile.audit(it.recon_id, 'resolve', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('resolution', resolution, 'note', note, 'account', account),
@@ -204,12 +210,12 @@ BEGIN
             END IF;
         END LOOP;
     END LOOP;
-    -- a group written off whole (its items share group_tag and one adjustment) is approved whole
+    -- a group resolved whole (its items share group_tag and one adjustment) is approved whole
     UPDATE reconcile.items i
     SET status = 'approved', approved_by = actor, approved_session = person, approved_at = pg_catalog.now()
     WHERE i.item_id = it.item_id
-       OR (it.group_tag IS NOT NULL AND it.resolution = 'write-off' AND i.recon_id = it.recon_id
-           AND i.group_tag = it.group_tag AND i.status = 'resolved' AND i.resolution = 'write-off'
+       OR (it.group_tag IS NOT NULL AND i.recon_id = it.recon_id AND i.group_tag = it.group_tag
+           AND i.status = 'resolved' AND i.resolution IS NOT DISTINCT FROM it.resolution
            AND i.resolved_by IS NOT DISTINCT FROM it.resolved_by);
     PERFORM reconcile.audit(it.recon_id, 'approve', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('resolved_by', it.resolved_by,
@@ -238,10 +244,13 @@ BEGIN
     IF it.status NOT IN ('resolved', 'approved') THEN
         RAISE EXCEPTION 'item % is %, not resolved or approved', item_id, it.status USING ERRCODE = '55000';
     END IF;
+    -- a group resolved whole is reopened whole
     UPDATE reconcile.items i
     SET status = 'open', note = reopen_by.note, resolution = NULL, resolved_by = NULL, resolved_at = NULL,
         resolved_session = NULL, approved_by = NULL, approved_at = NULL, approved_session = NULL
-    WHERE i.item_id = it.item_id;
+    WHERE i.item_id = it.item_id
+       OR (it.group_tag IS NOT NULL AND i.recon_id = it.recon_id AND i.group_tag = it.group_tag
+           AND i.status IN ('resolved', 'approved'));
     PERFORM reconcile.audit(it.recon_id, 'reopen', it.name, it.item_id,
                             pg_catalog.jsonb_build_object('was', it.status, 'resolution', it.resolution,
                                                           'resolved_by', it.resolved_by,

@@ -586,8 +586,10 @@ REVOKE ALL ON FUNCTION reconcile.alert(bigint, bigint) FROM PUBLIC;
 ----------------------------------------------------------------------------
 
 -- Per run, its rows by what became of them: cleared by the run itself, by review (accepted), by
--- hand (manual matches it reported), written off (its items resolved with an adjustment), and the
--- rest, left open.  Each row of a run counts once; the shares are of all of them.
+-- hand (manual matches it reported), written off (the rows of its discrepancies whose items are
+-- now resolved or approved with an adjustment: a write-off, or resolve with an account), and the
+-- rest, left open.  Each row of a run counts once; the shares are of all of them.  A later run
+-- that reads the same open rows counts them again, as its own.
 CREATE VIEW reconcile.match_rate WITH (security_invoker = true) AS
 SELECT u.run_id, u.name, u.as_of, x.total_rows, c.auto AS auto_rows, c.reviewed AS reviewed_rows,
        c.manual AS manual_rows, w.rows AS written_off_rows,
@@ -606,15 +608,21 @@ CROSS JOIN LATERAL (
            pg_catalog.count(*) FILTER (WHERE k.category::text = 'manual') AS manual
     FROM reconcile.cleared k WHERE k.recon_id = u.recon_id AND k.run_id = u.run_id) c
 CROSS JOIN LATERAL (
-    SELECT pg_catalog.count(i.ledger_id) + pg_catalog.count(i.statement_id) AS rows
-    FROM reconcile.items i
-    WHERE i.recon_id = u.recon_id AND i.last_run_id = u.run_id AND i.status IN ('resolved', 'approved')
-      AND EXISTS (SELECT FROM reconcile.adjustment_entries a
-                  WHERE a.recon_id = i.recon_id AND a.cancelled_at IS NULL
-                    AND (a.item_id = i.item_id
-                         OR (i.group_tag IS NOT NULL
-                             AND a.item_id IN (SELECT g.item_id FROM reconcile.items g
-                                               WHERE g.recon_id = i.recon_id AND g.group_tag = i.group_tag))))) w;
+    SELECT pg_catalog.count(x.ledger_id) + pg_catalog.count(x.statement_id) AS rows
+    FROM reconcile.results x
+    WHERE x.run_id = u.run_id AND reconcile.is_discrepancy(x.category)
+      AND EXISTS (SELECT FROM reconcile.items i
+                  WHERE i.recon_id = u.recon_id AND i.status NOT IN ('cleared', 'rejected')
+                    AND reconcile.item_ident(i.key, i.ledger_id, i.statement_id)
+                        = reconcile.item_ident(x.key, x.ledger_id, x.statement_id)
+                    AND i.status IN ('resolved', 'approved')
+                    AND EXISTS (SELECT FROM reconcile.adjustment_entries a
+                                WHERE a.recon_id = i.recon_id AND a.cancelled_at IS NULL
+                                  AND (a.item_id = i.item_id
+                                       OR (i.group_tag IS NOT NULL
+                                           AND a.item_id IN (SELECT g.item_id FROM reconcile.items g
+                                                             WHERE g.recon_id = i.recon_id
+                                                               AND g.group_tag = i.group_tag)))))) w;
 COMMENT ON VIEW reconcile.match_rate IS
 'Per run: its rows cleared automatically, by review (accepted), by hand (manual matches it reported), written off (resolved with an adjustment) and left open, with the share of each (the match rate finance teams report)';
 GRANT SELECT ON reconcile.match_rate TO PUBLIC;

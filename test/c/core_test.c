@@ -541,7 +541,18 @@ test_rejections(void)
 	add(&g, 0, "S5a", 8000, 100, NULL, NULL);
 	reject(&g, 5);
 	add(&g, 0, "S5b", 8000, 101, NULL, NULL);
+	/* a batch rejected, then corrected: the same rows with another member are another group, and a
+	 * rejected group's rows may still pair */
+	add(&g, 1, "L6a", 1600, 100, NULL, "P-6");
+	reject(&g, 6);
+	add(&g, 1, "L6c", 2600, 100, NULL, "P-6");
+	add(&g, 0, "S6", 4200, 101, NULL, NULL);
+	reject(&g, 6);
+	add(&g, 1, "L6b", 2600, 102, NULL, NULL);
+	reject(&g, 6);
 	m = run(&g, "0.01", 3, 0, 0);
+	check(cat_of(&m, &g, "L6a", "S6") == RC_MANY_TO_ONE && cat_of(&m, &g, "L6c", "S6") == RC_MANY_TO_ONE,
+		  "rejections: a group with another member is another proposal");
 	check(cat_of(&m, &g, "L1b", "S1") == RC_MATCHED && cat_of(&m, &g, "L1a", NULL) == RC_MISSING_IN_STATEMENT,
 		  "rejections: one bank line against two equal invoices goes to the one not rejected");
 	check(cat_of(&m, &g, "L2", NULL) == RC_MISSING_IN_STATEMENT && cat_of(&m, &g, NULL, "S2") == RC_MISSING_IN_LEDGER,

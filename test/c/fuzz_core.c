@@ -11,8 +11,8 @@
  * harness is built with ASan and UBSan) it checks the invariants of a
  * result: every row once, but the single row of a many_to_one, one_to_many
  * or manual group (a fee_difference batch's one row appears once); no
- * pair or group of rows that share a rejection but by hand; a duplicate id
- * is the only error.
+ * pair or group whose very rows were rejected together (but by hand); a
+ * duplicate id is the only error.
  *
  *	  make fuzz                      (builds with clang, runs for FUZZ_SECONDS)
  *
@@ -85,6 +85,17 @@ byte(Reader *r)
 	b = *r->p++;
 	r->n--;
 	return b;
+}
+
+/* How many of tags[0..n) are t. */
+static uint32_t
+tag_count(const uint64_t *tags, uint32_t n, uint64_t t)
+{
+	uint32_t	c = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		c += tags[i] == t;
+	return c;
 }
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -243,13 +254,48 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				seen[res->statement]++;
 			if (res->ledger < 0 && res->statement < 0)
 				abort();
-			/* a pair or group of rows that share a rejection, but by hand */
-			if (with_rej && res->ledger >= 0 && res->statement >= 0 && res->category != RC_MANUAL)
+			/* a pair (not by hand) whose rows were rejected as that pair */
+			if (with_rej && res->ledger >= 0 && res->statement >= 0 && res->category != RC_MANUAL &&
+				res->group_id == 0)
 				for (uint32_t x = rej_ofs[res->ledger]; x < rej_ofs[res->ledger + 1]; x++)
 					for (uint32_t y = rej_ofs[res->statement]; y < rej_ofs[res->statement + 1]; y++)
-						if (rej_tags[x] == rej_tags[y])
+						if (rej_tags[x] == rej_tags[y] && tag_count(rej_tags, nrej, rej_tags[x]) == 2)
 							abort();
 			rc_format_note(&m, res, note, sizeof(note));
+		}
+		/* a group (not by hand) whose rows were rejected as that group */
+		for (uint32_t i = 0; with_rej && i < m.nresults; i++)
+		{
+			const RcResult *res = &m.results[i];
+			uint8_t		c = res->category;
+			static int32_t mem[MAX_ROWS];
+			uint32_t	nmem = 0;
+			int32_t		one;
+
+			if (res->group_id == 0 || (i > 0 && m.results[i - 1].group_id == res->group_id) ||
+				(c != RC_MANY_TO_ONE && c != RC_ONE_TO_MANY && c != RC_FEE_DIFFERENCE))
+				continue;		/* the first line of each group found by a pass */
+			one = c == RC_MANY_TO_ONE ? res->statement : c == RC_ONE_TO_MANY ? res->ledger : res->other;
+			for (uint32_t j = i; j < m.nresults && m.results[j].group_id == res->group_id; j++)
+			{
+				int32_t		a = m.results[j].ledger == one ? m.results[j].statement : m.results[j].ledger;
+
+				if (a < 0)
+					a = m.results[j].statement;
+				mem[nmem++] = a;
+			}
+			for (uint32_t x = rej_ofs[one]; x < rej_ofs[one + 1]; x++)
+			{
+				uint32_t	have = 0;
+
+				if (tag_count(rej_tags, nrej, rej_tags[x]) != nmem + 1)
+					continue;
+				for (uint32_t k = 0; k < nmem; k++)
+					for (uint32_t y = rej_ofs[mem[k]]; y < rej_ofs[mem[k] + 1]; y++)
+						have += rej_tags[y] == rej_tags[x];
+				if (have == nmem)
+					abort();
+			}
 		}
 		for (uint32_t i = 0; i < nrows; i++)
 		{

@@ -1,6 +1,6 @@
 -- Citus: with ledger and statement distributed by the key and co-located, match_agg runs inside
 -- the worker tasks, for the views and for reconcile.run; the coordinator only collects rows.
-SELECT plan(22);
+SELECT plan(24);
 
 CREATE TABLE public.pd_ledger (id text, shop text, amount numeric(12,2), tx_date date, ref text);
 CREATE TABLE public.pd_statement (id text, shop text, amount numeric(12,2), tx_date date, ref text, batch text);
@@ -21,10 +21,12 @@ BEGIN
         RETURN NEXT l;
     END LOOP;
 END $$;
--- the coordinator's part of a plan: the lines before the first task
+-- the coordinator's part of a plan: the lines before the first task or distributed subplan (the
+-- subplans compute, on the coordinator, the small intermediate results the tasks read: the manual
+-- rows, the rules per key and (0.6.0) the rejection tags, one aggregate over reconcile.rejections)
 CREATE FUNCTION pg_temp.coordinator_part(q text) RETURNS text LANGUAGE sql AS $$
     SELECT string_agg(l, E'\n') FROM (
-        SELECT l, bool_or(l ~ '->  Task$|Task Count:') OVER (ORDER BY n) AS past
+        SELECT l, bool_or(l ~ '->  Task$|Task Count:|->  Distributed Subplan') OVER (ORDER BY n) AS past
         FROM pg_temp.plan_of(q) WITH ORDINALITY p(l, n)) x WHERE NOT past
 $$;
 CREATE FUNCTION pg_temp.task_query(q text) RETURNS text LANGUAGE sql AS $$
@@ -55,7 +57,7 @@ SELECT reconcile.run('pd', '2026-12-31');
 CREATE TEMP TABLE run_sql AS
 SELECT reconcile.matching_sql(r, '2026-12-31', 'run', NULL, NULL) AS q
 FROM reconcile.reconciliations r WHERE name = 'pd';
-SELECT matches(pg_temp.coordinator_part((SELECT q FROM run_sql)), 'Distributed Subplan',
+SELECT matches((SELECT string_agg(l, E'\n') FROM pg_temp.plan_of((SELECT q FROM run_sql)) l), 'Distributed Subplan',
                'a run sends the cleared rows to the workers as an intermediate result');
 SELECT matches(pg_temp.task_query((SELECT q FROM run_sql)), 'reconcile\.match_detail_agg\(.*read_intermediate_result.*GROUP BY u\.key',
                'and anti-joins and matches inside each task');
@@ -111,6 +113,21 @@ SELECT is((SELECT count(*) FROM public.pd_matches WHERE key = 'shop1' AND catego
 SELECT ok((SELECT count(*) FROM public.pd_matches WHERE key = 'shop2' AND category = 'matched') > 0,
           'the other shops keep the reconciliation''s rule');
 SELECT reconcile.set_rule('pd', 'shop1', NULL);
+
+-- review (0.6.0): a match held back and rejected; the rejection tags go to the workers as an
+-- intermediate result, the pair stays apart there and the matching stays pushed down
+SELECT reconcile.configure('pd', review_below => 0.99);
+INSERT INTO public.pd_ledger VALUES ('LX', 'shop3', 123.45, '2026-12-01', NULL);
+INSERT INTO public.pd_statement VALUES ('SX', 'shop3', 123.45, '2026-12-02', NULL, NULL);
+SELECT reconcile.run('pd', '2026-12-31');
+CREATE TEMP TABLE pd_rejected AS
+    SELECT item_id, ledger_id, statement_id FROM reconcile.items
+    WHERE name = 'pd' AND status = 'suggested' AND ledger_id = 'LX';
+SELECT reconcile.reject((SELECT item_id FROM pd_rejected), 'not this one');
+SELECT is((SELECT count(*) FROM public.pd_matches m JOIN pd_rejected r USING (ledger_id, statement_id)), 0::bigint,
+          'a rejected pair (held for review on the workers'' results, then rejected) is not paired again there');
+SELECT unalike(pg_temp.coordinator_part('SELECT * FROM public.pd_matches'), '%Aggregate%',
+               'with rejections the coordinator still does not aggregate pd_matches');
 
 SELECT reconcile.drop(n) FROM (VALUES ('pd'), ('pd_seq'), ('pi'), ('pv')) v(n);
 DROP TABLE public.pd_ledger, public.pd_statement, public.pi_ledger, public.pi_statement, public.pv_ledger, public.pv_statement;
