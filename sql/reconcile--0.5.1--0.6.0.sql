@@ -265,17 +265,23 @@ SELECT pg_catalog.pg_extension_config_dump('reconcile.rejections', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.rejections_rejection_id_seq', '');
 
 -- The suggested item and the others of its group (group_tag), locked, once the registration is
--- locked (waiting for a run): 55000 unless it is suggested.
+-- locked (waiting for a run): 42704 when the role may not see it (checked before any lock, so an
+-- outsider cannot hold a reconciliation's lock), 55000 unless it is suggested.  The registration
+-- is locked before the item, in the order a run takes them.
 CREATE FUNCTION reconcile.suggested_items(item_id bigint, actor name)
 RETURNS SETOF reconcile.items
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id, actor);
+    it reconcile.items;
 BEGIN
-    PERFORM reconcile.lock_registration(it.recon_id, false);
     SELECT * INTO it FROM reconcile.items i WHERE i.item_id = suggested_items.item_id;
+    IF NOT FOUND OR NOT reconcile.item_visible(it, actor) THEN
+        RAISE EXCEPTION 'item % does not exist', item_id USING ERRCODE = '42704';
+    END IF;
+    PERFORM reconcile.lock_registration(it.recon_id, false);
+    it := reconcile.item_for_update(item_id, actor);
     IF it.status <> 'suggested' THEN
         RAISE EXCEPTION 'item % is %, not suggested', item_id, it.status USING ERRCODE = '55000',
             HINT = 'Only a match held for review is accepted or rejected.';
@@ -1244,6 +1250,42 @@ $$;
 COMMENT ON FUNCTION reconcile.record_run(bigint, date, timestamptz, name, bigint, text, text) IS
 'Internal to reconcile.run: records a run from the rows it read (results, cleared rows, reported manual matches, items, counts, marks, audit entry, notification); runs as the tables'' owner, within reconcile.run only';
 REVOKE ALL ON FUNCTION reconcile.record_run(bigint, date, timestamptz, name, bigint, text, text) FROM PUBLIC;
+
+-- Whether role who may see item it, as items_visible lets it.
+CREATE FUNCTION reconcile.item_visible(it reconcile.items, who name)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT it.recon_id IN (SELECT reconcile.readable(true, who))
+           OR (it.recon_id IN (SELECT reconcile.readable(false, who))
+               AND EXISTS (SELECT FROM reconcile.runs u WHERE u.run_id = it.last_run_id AND u.run_by = who))
+$$;
+REVOKE ALL ON FUNCTION reconcile.item_visible(reconcile.items, name) FROM PUBLIC;
+COMMENT ON FUNCTION reconcile.item_visible(reconcile.items, name) IS
+'Internal: whether a role may see an item (as the policy items_visible lets it)';
+
+-- The item, locked, if role who may see it as items_visible lets it: 42704 otherwise, revealing
+-- nothing, and locking nothing (a role that may not see it cannot hold it against a run).
+CREATE OR REPLACE FUNCTION reconcile.item_for_update(item_id bigint, who name)
+RETURNS reconcile.items
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    it  reconcile.items;
+BEGIN
+    SELECT * INTO it FROM reconcile.items i WHERE i.item_id = item_for_update.item_id;
+    IF NOT FOUND OR NOT reconcile.item_visible(it, who) THEN
+        RAISE EXCEPTION 'item % does not exist', item_id USING ERRCODE = '42704';
+    END IF;
+    SELECT * INTO it FROM reconcile.items i WHERE i.item_id = item_for_update.item_id FOR UPDATE;
+    RETURN it;
+END
+$$;
+REVOKE ALL ON FUNCTION reconcile.item_for_update(bigint, name) FROM PUBLIC;
+COMMENT ON FUNCTION reconcile.item_for_update(bigint, name) IS
+'Internal: the item, locked for update, when the role may see it (42704 otherwise, revealing nothing)';
 
 -- Maker-checker between persons: neither the checker's person (the role that logged in: SET
 -- SESSION AUTHORIZATION does not change it) nor the role it acts as may be, or be a member of,

@@ -18,8 +18,8 @@ DECLARE
     rid bigint;
     nm  text;
 BEGIN
-    FOR rid IN SELECT id FROM reconcile.reconciliations WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review')
-               UNION SELECT recon_id FROM reconcile.runs WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review')
+    FOR rid IN SELECT id FROM reconcile.reconciliations WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review', 'rs_gate')
+               UNION SELECT recon_id FROM reconcile.runs WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review', 'rs_gate')
                                                           AND recon_id IS NOT NULL LOOP
         SELECT name INTO nm FROM reconcile.reconciliations WHERE id = rid;
         IF FOUND THEN
@@ -33,11 +33,14 @@ BEGIN
         DELETE FROM reconcile.skipped WHERE recon_id = rid;
         EXECUTE format('DROP TABLE IF EXISTS reconcile.%I', 'cleared_' || rid);
     END LOOP;
-    DELETE FROM reconcile.results WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review');
-    DELETE FROM reconcile.items WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review');
-    DELETE FROM reconcile.runs WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review');
-    DELETE FROM reconcile.cleared WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review');
-    DROP TABLE IF EXISTS public.rs_al, public.rs_as, public.rs_xl, public.rs_xs, public.rs_vl, public.rs_vs;
+    DELETE FROM reconcile.results WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review', 'rs_gate');
+    DELETE FROM reconcile.items WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review', 'rs_gate');
+    DELETE FROM reconcile.runs WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review', 'rs_gate');
+    DELETE FROM reconcile.cleared WHERE name IN ('rs_alert', 'rs_quiet', 'rs_export', 'rs_review', 'rs_gate');
+    DROP VIEW IF EXISTS public.rs_gv;
+    DROP TABLE IF EXISTS public.rs_al, public.rs_as, public.rs_xl, public.rs_xs, public.rs_vl, public.rs_vs,
+                         public.rs_gl, public.rs_gs;
+    DROP FUNCTION IF EXISTS public.rs_gate();
     DROP ROLE IF EXISTS rs_checker;
 END
 $$;
@@ -143,6 +146,19 @@ CREATE FUNCTION pg_temp.review_item(id text) RETURNS bigint LANGUAGE sql AS $$
     SELECT max(item_id) FROM reconcile.items WHERE name = 'rs_review' AND ledger_id = id
 $$;
 
+-- 4. rs_gate: a source whose reading waits on an advisory lock this session holds, so that a run
+-- can be caught after it took the reconciliation's lock and before it updates the items
+CREATE TABLE public.rs_gl (id text, amount numeric(12,2), tx_date date, ref text);
+CREATE TABLE public.rs_gs (id text, amount numeric(12,2), tx_date date, ref text);
+INSERT INTO public.rs_gl VALUES ('G1', 200.00, '2026-11-02', NULL);
+INSERT INTO public.rs_gs VALUES ('H1', 200.00, '2026-11-05', NULL);
+CREATE FUNCTION public.rs_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE
+    AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(424242); RETURN true; END $$;
+CREATE VIEW public.rs_gv AS SELECT * FROM public.rs_gl WHERE public.rs_gate();
+SELECT reconcile.create('rs_gate', 'public.rs_gv', 'public.rs_gs', reconcile.rule(days_after => 7)) \g /dev/null
+SELECT reconcile.configure('rs_gate', review_below => 0.8) \g /dev/null
+SELECT reconcile.run('rs_gate', '2026-11-30') \g /dev/null
+
 -- the sessions: one that listens, one that races, the checker
 SELECT pg_temp.connect_self('rs_listen') \g /dev/null
 SELECT dblink_exec('rs_listen', 'LISTEN reconcile_alert') \g /dev/null
@@ -151,7 +167,7 @@ SELECT pid AS other_pid FROM dblink('rs_other', 'SELECT pg_backend_pid()') AS t(
 SELECT pg_temp.login('rs_checker', 'rs_checker') \g /dev/null
 \unset ON_ERROR_STOP
 
-SELECT plan(60);
+SELECT plan(65);
 
 ---------------------------------------------------------------------------------------------------
 -- 1. Risk alerts: one notification on channel reconcile_alert per committed run that opened items
@@ -369,6 +385,38 @@ SELECT is((SELECT string_agg(concat_ws(' ', coalesce(ledger_id, '-'), coalesce(s
            FROM reconcile.items WHERE name = 'rs_review' AND last_run_id = :v4),
           'V2 - missing_in_statement open; - W2 missing_in_ledger open',
           'review: the next run does not propose the rejected pair again');
+
+---------------------------------------------------------------------------------------------------
+-- 4. accept while a run is still reading (it holds the reconciliation, and will update the item):
+--    accept waits for the reconciliation before it locks the item, in the run's order, so neither
+--    waits for the other
+---------------------------------------------------------------------------------------------------
+SELECT pg_temp.connect_self('rs_runner') \g /dev/null
+SELECT pid AS runner_pid FROM dblink('rs_runner', 'SELECT pg_backend_pid()') AS t(pid int) \gset
+SELECT pg_advisory_lock(424242) \g /dev/null
+SELECT dblink_send_query('rs_runner', 'SELECT reconcile.run(''rs_gate'', ''2026-11-30'')') \g /dev/null
+SELECT ok(pg_temp.waits_for_me(:runner_pid), 'gate: the run holds the reconciliation and waits while reading');
+SELECT dblink_send_query('rs_other', format('SELECT reconcile.accept(%s, %L)',
+                         (SELECT max(item_id) FROM reconcile.items WHERE name = 'rs_gate' AND ledger_id = 'G1'), 'gate')) \g /dev/null
+CREATE FUNCTION pg_temp.waits_for(pid int, other int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. 200 LOOP
+        IF other = ANY (pg_blocking_pids(pid)) THEN
+            RETURN true;
+        END IF;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+    RETURN false;
+END $$;
+SELECT ok(pg_temp.waits_for(:other_pid, :runner_pid), 'gate: accept waits for the run');
+SELECT pg_advisory_unlock(424242) \g /dev/null
+SELECT ok((SELECT r FROM dblink_get_result('rs_runner') AS t(r bigint)) > 0, 'gate: the run completes');
+SELECT count(*) FROM dblink_get_result('rs_runner') AS t(r bigint) \g /dev/null
+SELECT is((SELECT x FROM dblink_get_result('rs_other') AS t(x text)), '', 'gate: and accept after it, without a deadlock');
+SELECT count(*) FROM dblink_get_result('rs_other') AS t(x text) \g /dev/null
+SELECT is((SELECT status FROM reconcile.items WHERE name = 'rs_gate' AND ledger_id = 'G1' AND status <> 'rejected'),
+          'cleared', 'gate: the item the run found again is accepted');
+SELECT dblink_disconnect('rs_runner') \g /dev/null
 
 SELECT * FROM finish();
 

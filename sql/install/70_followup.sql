@@ -80,8 +80,22 @@ SELECT pg_catalog.pg_extension_config_dump('reconcile.items_item_id_seq', '');
 -- Internal: items, for the functions below
 ----------------------------------------------------------------------------
 
+-- Whether role who may see item it, as items_visible lets it.
+CREATE FUNCTION reconcile.item_visible(it reconcile.items, who name)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT it.recon_id IN (SELECT reconcile.readable(true, who))
+           OR (it.recon_id IN (SELECT reconcile.readable(false, who))
+               AND EXISTS (SELECT FROM reconcile.runs u WHERE u.run_id = it.last_run_id AND u.run_by = who))
+$$;
+REVOKE ALL ON FUNCTION reconcile.item_visible(reconcile.items, name) FROM PUBLIC;
+COMMENT ON FUNCTION reconcile.item_visible(reconcile.items, name) IS
+'Internal: whether a role may see an item (as the policy items_visible lets it)';
+
 -- The item, locked, if role who may see it as items_visible lets it: 42704 otherwise, revealing
--- nothing.
+-- nothing, and locking nothing (a role that may not see it cannot hold it against a run).
 CREATE FUNCTION reconcile.item_for_update(item_id bigint, who name)
 RETURNS reconcile.items
 LANGUAGE plpgsql
@@ -90,13 +104,11 @@ AS $$
 DECLARE
     it  reconcile.items;
 BEGIN
-    SELECT * INTO it FROM reconcile.items i WHERE i.item_id = item_for_update.item_id FOR UPDATE;
-    IF NOT FOUND
-       OR NOT (it.recon_id IN (SELECT reconcile.readable(true, who))
-               OR (it.recon_id IN (SELECT reconcile.readable(false, who))
-                   AND EXISTS (SELECT FROM reconcile.runs u WHERE u.run_id = it.last_run_id AND u.run_by = who))) THEN
+    SELECT * INTO it FROM reconcile.items i WHERE i.item_id = item_for_update.item_id;
+    IF NOT FOUND OR NOT reconcile.item_visible(it, who) THEN
         RAISE EXCEPTION 'item % does not exist', item_id USING ERRCODE = '42704';
     END IF;
+    SELECT * INTO it FROM reconcile.items i WHERE i.item_id = item_for_update.item_id FOR UPDATE;
     RETURN it;
 END
 $$;

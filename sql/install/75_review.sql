@@ -210,17 +210,23 @@ SELECT pg_catalog.pg_extension_config_dump('reconcile.rejections', '');
 SELECT pg_catalog.pg_extension_config_dump('reconcile.rejections_rejection_id_seq', '');
 
 -- The suggested item and the others of its group (group_tag), locked, once the registration is
--- locked (waiting for a run): 55000 unless it is suggested.
+-- locked (waiting for a run): 42704 when the role may not see it (checked before any lock, so an
+-- outsider cannot hold a reconciliation's lock), 55000 unless it is suggested.  The registration
+-- is locked before the item, in the order a run takes them.
 CREATE FUNCTION reconcile.suggested_items(item_id bigint, actor name)
 RETURNS SETOF reconcile.items
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    it reconcile.items := reconcile.item_for_update(item_id, actor);
+    it reconcile.items;
 BEGIN
-    PERFORM reconcile.lock_registration(it.recon_id, false);
     SELECT * INTO it FROM reconcile.items i WHERE i.item_id = suggested_items.item_id;
+    IF NOT FOUND OR NOT reconcile.item_visible(it, actor) THEN
+        RAISE EXCEPTION 'item % does not exist', item_id USING ERRCODE = '42704';
+    END IF;
+    PERFORM reconcile.lock_registration(it.recon_id, false);
+    it := reconcile.item_for_update(item_id, actor);
     IF it.status <> 'suggested' THEN
         RAISE EXCEPTION 'item % is %, not suggested', item_id, it.status USING ERRCODE = '55000',
             HINT = 'Only a match held for review is accepted or rejected.';
