@@ -286,6 +286,13 @@ BEGIN
         RAISE EXCEPTION 'item % is %, not suggested', item_id, it.status USING ERRCODE = '55000',
             HINT = 'Only a match held for review is accepted or rejected.';
     END IF;
+    -- a group is decided whole, as the run proposed it
+    IF it.group_tag IS NOT NULL AND EXISTS (SELECT FROM reconcile.items i
+                                            WHERE i.recon_id = it.recon_id AND i.group_tag = it.group_tag
+                                              AND i.status <> 'suggested') THEN
+        RAISE EXCEPTION 'the group of item % is no longer proposed whole', item_id USING ERRCODE = '55000',
+            HINT = 'The next run proposes what its rows match now.';
+    END IF;
     RETURN QUERY
     SELECT * FROM reconcile.items i
     WHERE i.item_id = it.item_id
@@ -1063,17 +1070,25 @@ BEGIN
     -- row it did not read are out of its sight, and it neither touches them nor opens items for
     -- their rows (the rest of such an item may be a row it cannot see).
     IF reconcile.narrowed(reg.ledger, run_by) OR reconcile.narrowed(reg.statement, run_by) THEN
+        -- (0.6.0) and the other items of a group one of whose items it did not read: a group is
+        -- left alone whole
+        WITH hidden AS MATERIALIZED (
+            SELECT i.item_id, i.group_tag
+            FROM reconcile.items i
+            WHERE i.recon_id = reg.id AND i.status NOT IN ('cleared', 'rejected')
+              AND ((i.ledger_id IS NOT NULL
+                    AND NOT EXISTS (SELECT FROM reconcile.results x
+                                    WHERE x.run_id = rid AND x.ledger_id = i.ledger_id
+                                      AND x.key IS NOT DISTINCT FROM i.key))
+                   OR (i.statement_id IS NOT NULL
+                       AND NOT EXISTS (SELECT FROM reconcile.results x
+                                       WHERE x.run_id = rid AND x.statement_id = i.statement_id
+                                         AND x.key IS NOT DISTINCT FROM i.key))))
         SELECT COALESCE(pg_catalog.array_agg(i.item_id), '{}') INTO unread
         FROM reconcile.items i
         WHERE i.recon_id = reg.id AND i.status NOT IN ('cleared', 'rejected')
-          AND ((i.ledger_id IS NOT NULL
-                AND NOT EXISTS (SELECT FROM reconcile.results x
-                                WHERE x.run_id = rid AND x.ledger_id = i.ledger_id
-                                  AND x.key IS NOT DISTINCT FROM i.key))
-               OR (i.statement_id IS NOT NULL
-                   AND NOT EXISTS (SELECT FROM reconcile.results x
-                                   WHERE x.run_id = rid AND x.statement_id = i.statement_id
-                                     AND x.key IS NOT DISTINCT FROM i.key)));
+          AND (i.item_id IN (SELECT h.item_id FROM hidden h)
+               OR i.group_tag IN (SELECT h.group_tag FROM hidden h WHERE h.group_tag IS NOT NULL));
     ELSE
         -- it read every row unmatch released, whatever its marks
         DELETE FROM reconcile.released r WHERE r.recon_id = reg.id;

@@ -231,6 +231,13 @@ BEGIN
         RAISE EXCEPTION 'item % is %, not suggested', item_id, it.status USING ERRCODE = '55000',
             HINT = 'Only a match held for review is accepted or rejected.';
     END IF;
+    -- a group is decided whole, as the run proposed it
+    IF it.group_tag IS NOT NULL AND EXISTS (SELECT FROM reconcile.items i
+                                            WHERE i.recon_id = it.recon_id AND i.group_tag = it.group_tag
+                                              AND i.status <> 'suggested') THEN
+        RAISE EXCEPTION 'the group of item % is no longer proposed whole', item_id USING ERRCODE = '55000',
+            HINT = 'The next run proposes what its rows match now.';
+    END IF;
     RETURN QUERY
     SELECT * FROM reconcile.items i
     WHERE i.item_id = it.item_id
