@@ -105,7 +105,8 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.accept_by(name,name,bigint,text)', 'reconcile.reject_by(name,name,bigint,text)',
                     'reconcile.adjust(bigint[],text,text,name)', 'reconcile.cancel_adjustments()',
                     'reconcile.take_adjustments_by(name,name,text)', 'reconcile.write_off(bigint,bigint)',
-                    'reconcile.alert(bigint,bigint)', 'reconcile.item_visible(reconcile.items,name)'],
+                    'reconcile.alert(bigint,bigint)', 'reconcile.item_visible(reconcile.items,name)',
+                    'reconcile.item_rows(reconcile.items[])'],
               'every other internal function is revoked from PUBLIC');
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
            WHERE p.pronamespace = 'reconcile'::regnamespace

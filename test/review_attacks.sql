@@ -627,6 +627,7 @@ INSERT INTO ra_new VALUES
     ('reconcile.write_off(bigint,bigint)', true),
     ('reconcile.alert(bigint,bigint)', true),
     ('reconcile.item_visible(reconcile.items,name)', true),
+    ('reconcile.item_rows(reconcile.items[])', true),
     ('reconcile.match_agg_transfn(internal,boolean,text,numeric,date,text,text,reconcile.rule,text,numeric,text)', true);
 SELECT is((SELECT array_agg(sig ORDER BY sig) FROM ra_new WHERE to_regprocedure(sig) IS NULL), NULL,
           'catalogue: every function 0.6.0 added is there (so the checks below are not vacuous)');

@@ -250,6 +250,21 @@ COMMENT ON FUNCTION reconcile.suggested_items(bigint, name) IS
 'Internal to reconcile.accept and reconcile.reject: a suggested item with the rest of its group, locked (42704 out of sight, 55000 not suggested)';
 REVOKE ALL ON FUNCTION reconcile.suggested_items(bigint, name) FROM PUBLIC;
 
+-- The rows of items (a pair's two, a group's each once), with what the run found them as.
+CREATE FUNCTION reconcile.item_rows(its reconcile.items[])
+RETURNS TABLE (is_ledger boolean, key text, id text, category reconcile.category, last_run_id bigint)
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT DISTINCT side.is_ledger, x.key, side.id, x.category, x.last_run_id
+    FROM pg_catalog.unnest(its) x
+    CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
+    WHERE side.id IS NOT NULL
+$$;
+COMMENT ON FUNCTION reconcile.item_rows(reconcile.items[]) IS
+'Internal to reconcile.accept and reconcile.reject: the source rows of items, each once, with the category and run of its item';
+REVOKE ALL ON FUNCTION reconcile.item_rows(reconcile.items[]) FROM PUBLIC;
+
 -- Accept a match held for review: its rows are cleared as the run found them (the category, the
 -- run), tagged by the acceptance, and its items (a group's all) cleared.
 CREATE FUNCTION reconcile.accept_by(actor name, person name, item_id bigint, note text)
@@ -271,11 +286,7 @@ BEGIN
     IF part.bare THEN
         PERFORM reconcile.cleared_index(part.part);
     END IF;
-    WITH r AS (
-        SELECT DISTINCT side.is_ledger, x.key, side.id, x.category, x.last_run_id
-        FROM pg_catalog.unnest(its) x
-        CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-        WHERE side.id IS NOT NULL),
+    WITH r AS (SELECT * FROM reconcile.item_rows(its)),
     ins AS (
         INSERT INTO reconcile.cleared (name, is_ledger, key, id, category, run_id, match_tag, recon_id, made_by)
         SELECT it.name, r.is_ledger, r.key, r.id, r.category, r.last_run_id, 'a' || it.item_id, it.recon_id, actor
@@ -325,11 +336,7 @@ DECLARE
 BEGIN
     SELECT pg_catalog.array_agg(s ORDER BY s.item_id) INTO its FROM reconcile.suggested_items(item_id, actor) s;
     it := its[1];
-    WITH r AS (
-        SELECT DISTINCT side.is_ledger, x.key, side.id
-        FROM pg_catalog.unnest(its) x
-        CROSS JOIN LATERAL (VALUES (true, x.ledger_id), (false, x.statement_id)) AS side(is_ledger, id)
-        WHERE side.id IS NOT NULL),
+    WITH r AS (SELECT DISTINCT x.is_ledger, x.key, x.id FROM reconcile.item_rows(its) x),
     j AS (
         INSERT INTO reconcile.rejections (rejection_id, recon_id, item_id, key, is_ledger, id, made_by)
         SELECT rej, it.recon_id, it.item_id, r.key, r.is_ledger, r.id, actor FROM r)
