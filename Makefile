@@ -11,12 +11,14 @@ CORE = src/core_decimal.c src/core_sort.c src/core_result.c src/core_refindex.c 
 	src/core_pass_fee.c src/core_pass_opposite.c src/core_pass_dup.c src/core_pass_manual.c src/core_match.c \
 	src/core_note.c \
 	src/core_normalize.c
+# The statement and bill readers: plain C too (src/read_core.h), unit-tested and fuzzed the same way.
+READERS = src/read_text.c src/read_mt940.c src/read_ofx.c src/read_bill.c
 # The fmgr layer around it: numerics, the rule, the aggregate, the primitives.
 GLUE = src/amount.c src/rule.c src/agg_state.c src/agg_env.c src/agg_final.c src/primitives.c \
-	src/trust.c src/run.c src/act.c src/identity.c src/progress.c
+	src/trust.c src/run.c src/act.c src/identity.c src/progress.c src/reader.c
 
 MODULE_big = reconcile
-OBJS = $(CORE:.c=.o) $(GLUE:.c=.o)
+OBJS = $(CORE:.c=.o) $(READERS:.c=.o) $(GLUE:.c=.o)
 
 # The install script of the current version is built from the topic files in sql/install/
 # (not committed); the shipped install script of 0.1.0 and the upgrade scripts are kept as they are.
@@ -27,7 +29,7 @@ DATA = sql/$(EXTENSION)--0.1.0.sql $(wildcard sql/$(EXTENSION)--*--*.sql)
 REGRESS = $(sort $(basename $(notdir $(filter-out sql/$(EXTENSION)--%, $(wildcard sql/*.sql)))))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
-EXTRA_CLEAN = test/c/core_test test/c/fuzz_core test/c/asan_preload.so dist/
+EXTRA_CLEAN = test/c/core_test test/c/read_test test/c/fuzz_core test/c/fuzz_read test/c/asan_preload.so dist/
 
 # warning-free under -Wall -Wextra; server headers are system headers
 PG_CFLAGS += -Wall -Wextra
@@ -63,8 +65,12 @@ sanitize:
 test/c/core_test: test/c/core_test.c test/c/harness.h $(CORE) $(wildcard src/*.h)
 	$(CC) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -Isrc $< $(CORE) -o $@ 2>/dev/null || \
 		$(CC) -O1 -g -Isrc $< $(CORE) -o $@
-unit: test/c/core_test
+test/c/read_test: test/c/read_test.c $(READERS) $(wildcard src/read*.h)
+	$(CC) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -Isrc $< $(READERS) -o $@ 2>/dev/null || \
+		$(CC) -O1 -g -Isrc $< $(READERS) -o $@
+unit: test/c/core_test test/c/read_test
 	test/c/core_test
+	test/c/read_test
 
 # preloaded after the ASan runtime by make sanitize (see test/sh/cluster.sh)
 test/c/asan_preload.so: test/c/asan_preload.c
@@ -74,9 +80,13 @@ test/c/asan_preload.so: test/c/asan_preload.c
 FUZZ_SECONDS ?= 60
 test/c/fuzz_core: test/c/fuzz_core.c test/c/harness.h $(CORE) $(wildcard src/*.h)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $< $(CORE) -o $@
-fuzz: test/c/fuzz_core
-	mkdir -p test/c/fuzz_corpus
+test/c/fuzz_read: test/c/fuzz_read.c $(READERS) $(wildcard src/read*.h)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc $< $(READERS) -o $@
+# the matching core, then the readers (seeded with test/data/statements), FUZZ_SECONDS each
+fuzz: test/c/fuzz_core test/c/fuzz_read
+	mkdir -p test/c/fuzz_corpus test/c/fuzz_read_corpus
 	test/c/fuzz_core -max_total_time=$(FUZZ_SECONDS) -max_len=1024 test/c/fuzz_corpus
+	test/c/fuzz_read -max_total_time=$(FUZZ_SECONDS) -max_len=8192 test/c/fuzz_read_corpus test/data/statements
 
 demo:
 	demo/run

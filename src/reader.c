@@ -1,0 +1,331 @@
+/*-------------------------------------------------------------------------
+ *
+ * reader.c
+ *	  reconcile.read_mt940, read_ofx, read_alipay and read_wechatpay: the
+ *	  plain-C readers (src/read_*.c) as set-returning functions of
+ *	  reconcile.statement_line.
+ *
+ * A document is read whole into a tuplestore (materialize mode), so that a
+ * document that breaks halfway returns nothing: the error aborts the call.
+ * Each line's values are built in a memory context reset per line.  A bill
+ * (bytea) is read as UTF-8 when it is valid UTF-8, else as GBK, converted
+ * with PostgreSQL's own conversion and refused (22P02, with the line) when
+ * it is neither; its text goes into the database's encoding.  The readers
+ * of text take the document in the database's encoding as it is.
+ *
+ * IDENTIFICATION
+ *	  src/reader.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "reconcile.h"
+#include "read_core.h"
+
+#include "catalog/namespace.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#define RD_NATTS 12
+
+/* One call's state, the callbacks' argument. */
+typedef struct ReadCall
+{
+	ReturnSetInfo *rsinfo;
+	MemoryContext linecxt;		/* reset after each line */
+	MemoryContext callcxt;		/* the readers' memory, freed at the end */
+	Datum		source;
+	bool		from_utf8;		/* the text is UTF-8 and the database's encoding is not */
+} ReadCall;
+
+static void *
+read_alloc(void *arg, size_t size)
+{
+	return MemoryContextAllocHuge(((ReadCall *) arg)->callcxt, size);
+}
+
+static void
+read_interrupts(void *arg)
+{
+	(void) arg;
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* A text datum of t (in the database's encoding), or NULL when it is empty. */
+static Datum
+text_of(ReadCall *rc, RdText t, bool *isnull)
+{
+	*isnull = t.len == 0;
+	if (t.len == 0)
+		return (Datum) 0;
+	if (rc->from_utf8)
+	{
+		char	   *s = pg_any_to_server(t.p, (int) t.len, PG_UTF8);
+
+		return PointerGetDatum(cstring_to_text(s));
+	}
+	return PointerGetDatum(cstring_to_text_with_len(t.p, (int) t.len));
+}
+
+/* A date datum of d, or NULL. */
+static Datum
+date_of(RdDate d, bool *isnull)
+{
+	*isnull = !d.has;
+	if (!d.has)
+		return (Datum) 0;
+	return DateADTGetDatum(date2j(d.y, d.m, d.d) - POSTGRES_EPOCH_JDATE);
+}
+
+/* A numeric datum of normalised decimal text t, or NULL. */
+static Datum
+numeric_of(RdText t, bool *isnull)
+{
+	char		buf[64];
+	char	   *s = t.len < sizeof(buf) ? buf : palloc(t.len + 1);
+
+	*isnull = t.len == 0;
+	if (t.len == 0)
+		return (Datum) 0;
+	memcpy(s, t.p, t.len);
+	s[t.len] = '\0';
+	return DirectFunctionCall3(numeric_in, CStringGetDatum(s), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+/* A jsonb string value of t (in the database's encoding). */
+static void
+jsonb_string(ReadCall *rc, RdText t, JsonbValue *v)
+{
+	v->type = jbvString;
+	if (rc->from_utf8 && t.len > 0)
+	{
+		char	   *s = pg_any_to_server(t.p, (int) t.len, PG_UTF8);
+
+		v->val.string.val = s;
+		v->val.string.len = (int) strlen(s);
+	}
+	else
+	{
+		v->val.string.val = (char *) t.p;
+		v->val.string.len = (int) t.len;
+	}
+}
+
+/* The raw jsonb of a line: every field as read, under its name. */
+static Datum
+raw_of(ReadCall *rc, const RdLine *l)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (uint32_t i = 0; i < l->nraw; i++)
+	{
+		JsonbValue	k,
+					v;
+
+		jsonb_string(rc, l->raw[i].key, &k);
+		jsonb_string(rc, l->raw[i].val, &v);
+		pushJsonbValue(&state, WJB_KEY, &k);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
+/* The reader's callback: one row of the result. */
+static void
+read_emit(void *arg, const RdLine *l)
+{
+	ReadCall   *rc = arg;
+	MemoryContext old = MemoryContextSwitchTo(rc->linecxt);
+	Datum		values[RD_NATTS];
+	bool		nulls[RD_NATTS];
+
+	values[0] = rc->source;
+	nulls[0] = false;
+	values[1] = text_of(rc, l->account, &nulls[1]);
+	values[2] = text_of(rc, l->currency, &nulls[2]);
+	values[3] = text_of(rc, l->id, &nulls[3]);
+	values[4] = date_of(l->tx_date, &nulls[4]);
+	values[5] = date_of(l->value_date, &nulls[5]);
+	values[6] = numeric_of(l->amount, &nulls[6]);
+	values[7] = numeric_of(l->fee, &nulls[7]);
+	values[8] = text_of(rc, l->ref, &nulls[8]);
+	values[9] = text_of(rc, l->memo, &nulls[9]);
+	values[10] = text_of(rc, l->counterparty, &nulls[10]);
+	values[11] = raw_of(rc, l);
+	nulls[11] = false;
+	tuplestore_putvalues(rc->rsinfo->setResult, rc->rsinfo->setDesc, values, nulls);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(rc->linecxt);
+}
+
+typedef RdStatus (*RdFormat) (RdReader *r, const char *doc, size_t len);
+
+/* Read doc with reader fmt (its name for messages) into the call's result. */
+static void
+read_document(FunctionCallInfo fcinfo, RdFormat fmt, const char *name, const char *title,
+			  const char *doc, size_t len, bool from_utf8)
+{
+	ReadCall	rc;
+	RdReader	r;
+	RdStatus	st;
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&rc, 0, sizeof(rc));
+	rc.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	if (rc.rsinfo->setDesc->natts != RD_NATTS)
+		elog(ERROR, "type %s.statement_line has an unexpected number of columns", RC_SCHEMA);
+	rc.source = PointerGetDatum(cstring_to_text(name));
+	/* SQL_ASCII takes the bytes as they are */
+	rc.from_utf8 = from_utf8 && GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII;
+	rc.callcxt = AllocSetContextCreate(CurrentMemoryContext, "reconcile reader", ALLOCSET_DEFAULT_SIZES);
+	rc.linecxt = AllocSetContextCreate(CurrentMemoryContext, "reconcile reader line", ALLOCSET_DEFAULT_SIZES);
+
+	memset(&r, 0, sizeof(r));
+	r.emit = read_emit;
+	r.alloc = read_alloc;
+	r.check_interrupts = read_interrupts;
+	r.arg = &rc;
+	st = fmt(&r, doc, len);
+	if (st == RD_MALFORMED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid %s at line %u: %s", title, r.err_line, r.err_msg)));
+	if (st == RD_UNKNOWN_LAYOUT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not %s of a layout reconcile.read_%s knows", title, name),
+				 errdetail("%s.", r.err_msg)));
+	MemoryContextDelete(rc.linecxt);
+	MemoryContextDelete(rc.callcxt);
+}
+
+/* A text argument's bytes. */
+static void
+text_arg(FunctionCallInfo fcinfo, const char **p, size_t *len)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+
+	*p = VARDATA_ANY(t);
+	*len = VARSIZE_ANY_EXHDR(t);
+}
+
+/*
+ * A bill's bytes as UTF-8: as they are when they are UTF-8 (a byte order
+ * mark dropped), else converted from GBK; 22P02 with the line when they
+ * are neither, or a GBK character has no Unicode.
+ */
+static void
+bill_arg(FunctionCallInfo fcinfo, const char *name, const char **p, size_t *len)
+{
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	const char *data = VARDATA_ANY(b);
+	size_t		n = VARSIZE_ANY_EXHDR(b);
+	uint32_t	bad_utf8;
+	uint32_t	bad_gbk;
+	Oid			proc;
+	unsigned char *dst;
+	int			done;
+
+	if (n >= 3 && (unsigned char) data[0] == 0xEF && (unsigned char) data[1] == 0xBB &&
+		(unsigned char) data[2] == 0xBF)
+	{
+		data += 3;
+		n -= 3;
+	}
+	bad_utf8 = rd_utf8_bad_line(data, n);
+	if (bad_utf8 == 0)
+	{
+		*p = data;
+		*len = n;
+		return;
+	}
+	bad_gbk = rd_gbk_bad_line(data, n);
+	if (bad_gbk != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid %s at line %u: neither UTF-8 nor GBK", name,
+						bad_gbk > bad_utf8 ? bad_gbk : bad_utf8),
+				 errdetail("A bill is read as UTF-8, or else as GBK (as Alipay and WeChat Pay export it).")));
+	proc = FindDefaultConversionProc(PG_GBK, PG_UTF8);
+	if (!OidIsValid(proc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("no conversion from GBK to UTF8")));
+	if (n > (size_t) (MaxAllocHugeSize / MAX_CONVERSION_GROWTH - 1) || n > (size_t) PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a GBK document of %zu bytes is too large to convert", n)));
+	dst = MemoryContextAllocHuge(CurrentMemoryContext, n * MAX_CONVERSION_GROWTH + 1);
+	done = pg_do_encoding_conversion_buf(proc, PG_GBK, PG_UTF8, (unsigned char *) data, (int) n,
+										 dst, (int) (n * MAX_CONVERSION_GROWTH + 1), true);
+	if ((size_t) done < n)
+	{
+		uint32_t	line = 1;
+
+		for (int i = 0; i < done; i++)
+			line += data[i] == '\n';
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid %s at line %u: a GBK character that has no Unicode", name, line)));
+	}
+	*p = (const char *) dst;
+	*len = strlen((const char *) dst);
+}
+
+PG_FUNCTION_INFO_V1(rc_read_mt940);
+Datum
+rc_read_mt940(PG_FUNCTION_ARGS)
+{
+	const char *p;
+	size_t		len;
+
+	text_arg(fcinfo, &p, &len);
+	read_document(fcinfo, rd_read_mt940, "mt940", "an MT940 document", p, len, false);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(rc_read_ofx);
+Datum
+rc_read_ofx(PG_FUNCTION_ARGS)
+{
+	const char *p;
+	size_t		len;
+
+	text_arg(fcinfo, &p, &len);
+	read_document(fcinfo, rd_read_ofx, "ofx", "an OFX document", p, len, false);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(rc_read_alipay);
+Datum
+rc_read_alipay(PG_FUNCTION_ARGS)
+{
+	const char *p;
+	size_t		len;
+
+	bill_arg(fcinfo, "an Alipay bill", &p, &len);
+	read_document(fcinfo, rd_read_alipay, "alipay", "an Alipay bill", p, len, true);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(rc_read_wechatpay);
+Datum
+rc_read_wechatpay(PG_FUNCTION_ARGS)
+{
+	const char *p;
+	size_t		len;
+
+	bill_arg(fcinfo, "a WeChat Pay bill", &p, &len);
+	read_document(fcinfo, rd_read_wechatpay, "wechatpay", "a WeChat Pay bill", p, len, true);
+	return (Datum) 0;
+}
