@@ -222,9 +222,8 @@ rd_read_alipay(RdReader *r, const char *doc, size_t len)
 		/* a row */
 		if (ended)
 			return rd_fail(r, c.lineno, "a row after the end of the list");
-		memset(&line, 0, sizeof(line));
+		rd_line_init(&line, c.lineno);
 		rd_scratch_reset(r, (size_t) tl.len * 3 + 256);
-		line.lineno = c.lineno;
 		if (!read_row(tl, f, &nf, false))
 			return rd_fail(r, c.lineno, "a quoted field is not closed");
 		if (nf < h.ncols - 1)
@@ -278,7 +277,7 @@ rd_read_alipay(RdReader *r, const char *doc, size_t len)
 			line.amount = in.len > 0 && (!is_zero(in) || out.len == 0) ? in : out;
 		}
 		raw_fields(&line, &h, f, nf);
-		rd_emit(r, &line);
+		rd_emit(r, &line, false);
 	}
 	if (first)
 		return rd_unknown(r, "An empty document");
@@ -354,9 +353,8 @@ rd_read_wechatpay(RdReader *r, const char *doc, size_t len)
 		}
 		if (tl.p[0] != '`')
 			return rd_fail(r, c.lineno, "a row whose fields do not start with a backtick");
-		memset(&line, 0, sizeof(line));
+		rd_line_init(&line, c.lineno);
 		rd_scratch_reset(r, (size_t) tl.len * 3 + 256);
-		line.lineno = c.lineno;
 		if (!read_row(tl, f, &nf, true))
 			return rd_fail(r, c.lineno, "a quoted field is not closed");
 		if (nf < h.ncols - 1)
@@ -393,7 +391,7 @@ rd_read_wechatpay(RdReader *r, const char *doc, size_t len)
 		if (line.fee.len > 0 && !rd_decimal_sub(r, line.amount, line.fee, &line.amount))
 			return rd_fail(r, c.lineno, "应结订单金额 or 手续费 has too many digits");
 		raw_fields(&line, &h, f, nf);
-		rd_emit(r, &line);
+		rd_emit(r, &line, false);
 	}
 	if (!have_header)
 		return rd_unknown(r, "An empty document");

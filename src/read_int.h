@@ -15,6 +15,7 @@
 
 #include "read_core.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* A text slice from a pointer and a length. */
@@ -117,7 +118,16 @@ extern RdStatus rd_fail(RdReader *r, uint32_t line, const char *fmt,...)
 extern RdStatus rd_unknown(RdReader *r, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 
-/* Hand line to the caller, its id made unique first. */
-extern void rd_emit(RdReader *r, RdLine *line);
+/* Hand line to the caller, its id made unique first (unique: it is by construction). */
+extern void rd_emit(RdReader *r, RdLine *line, bool unique);
+
+/* A line with nothing in it yet (its raw fields not cleared: nraw is). */
+static inline void
+rd_line_init(RdLine *l, uint32_t lineno)
+{
+	memset(l, 0, offsetof(RdLine, raw));
+	l->nraw = 0;
+	l->lineno = lineno;
+}
 
 #endif							/* RECONCILE_READ_INT_H */

@@ -45,6 +45,7 @@ typedef struct Stmt
 	RdText		account;		/* :25: */
 	RdText		number;			/* :28C: */
 	RdText		currency;		/* from :60F: / :60M: */
+	RdText		key;			/* account/number, unique in the document: the ids' prefix */
 	uint32_t	k;				/* statement lines so far */
 	uint32_t	lineno;
 	bool		open;
@@ -202,28 +203,53 @@ unfold(RdReader *r, RdText t, const char *sep)
 	return out;
 }
 
-/* The value of SEPA keyword kw ("EREF+") in purpose p, up to the next keyword. */
+/* The SEPA keywords of a purpose (EREF+ ...), each four letters (BIC+ three) and a plus. */
+static const char *const sepa_kws[] = {"EREF", "KREF", "MREF", "CRED", "DEBT", "SVWZ", "ABWA", "ABWE",
+"IBAN", "BIC", "COAM", "OAMT", NULL};
+
+/* The length of the SEPA keyword that ends with the '+' at j of p (0 when none does). */
+static uint32_t
+keyword_before(RdText p, uint32_t j)
+{
+	for (int k = 0; sepa_kws[k]; k++)
+	{
+		uint32_t	n = (uint32_t) strlen(sepa_kws[k]);
+
+		if (j >= n && memcmp(p.p + j - n, sepa_kws[k], n) == 0)
+			return n;
+	}
+	return 0;
+}
+
+/*
+ * The value of SEPA keyword kw ("EREF") in purpose p, up to the next
+ * keyword; the pluses are the only places a keyword can end, so only they
+ * are looked at.
+ */
 static RdText
 sepa_keyword(RdText p, const char *kw)
 {
-	static const char *const kws[] = {"EREF+", "KREF+", "MREF+", "CRED+", "DEBT+", "SVWZ+", "ABWA+",
-	"ABWE+", "IBAN+", "BIC+", "COAM+", "OAMT+", NULL};
-	size_t		n = strlen(kw);
+	uint32_t	n = (uint32_t) strlen(kw);
+	uint32_t	start = UINT32_MAX;
 
-	for (uint32_t i = 0; i + n <= p.len; i++)
+	for (uint32_t j = 0; j < p.len; j++)
 	{
-		if (memcmp(p.p + i, kw, n) != 0)
-			continue;
-		for (uint32_t j = i + (uint32_t) n; j < p.len; j++)
-			for (int k = 0; kws[k]; k++)
-			{
-				size_t		m = strlen(kws[k]);
+		const char *plus = memchr(p.p + j, '+', p.len - j);
+		uint32_t	kl;
 
-				if (j + m <= p.len && memcmp(p.p + j, kws[k], m) == 0)
-					return rd_trim(rd_text(p.p + i + n, j - i - n), false);
-			}
-		return rd_trim(rd_text(p.p + i + n, p.len - i - n), false);
+		if (plus == NULL)
+			break;
+		j = (uint32_t) (plus - p.p);
+		kl = keyword_before(p, j);
+		if (kl == 0)
+			continue;
+		if (start != UINT32_MAX)
+			return rd_trim(rd_text(p.p + start, j - kl - start), false);
+		if (kl == n && memcmp(p.p + j - n, kw, n) == 0)
+			start = j + 1;
 	}
+	if (start != UINT32_MAX)
+		return rd_trim(rd_text(p.p + start, p.len - start), false);
 	return rd_text(p.p, 0);
 }
 
@@ -287,8 +313,8 @@ read_86(RdReader *r, RdLine *line, RdText t)
 			if (code < 0)
 				break;
 		}
-		eref = sepa_keyword(purpose, "EREF+");
-		svwz = sepa_keyword(purpose, "SVWZ+");
+		eref = sepa_keyword(purpose, "EREF");
+		svwz = sepa_keyword(purpose, "SVWZ");
 		if (eref.len > 0 && !rd_eq(eref, "NOTPROVIDED"))
 			line->ref = eref;
 		line->memo = svwz.len > 0 ? svwz : rd_trim(purpose, false);
@@ -430,7 +456,7 @@ rd_read_mt940(RdReader *r, const char *doc, size_t len)
 		/* a statement line ends at the next :61:, at a balance, a new statement, or the end */
 		if (pending && (!more || !rd_eq(t.name, "86")))
 		{
-			rd_emit(r, &line);
+			rd_emit(r, &line, true);
 			pending = false;
 		}
 		if (!more)
@@ -473,17 +499,24 @@ rd_read_mt940(RdReader *r, const char *doc, size_t len)
 			if (st.closed)
 				return rd_fail(r, t.lineno, ":61: after the closing balance of statement %.*s",
 							   (int) (st.ref.len > 40 ? 40 : st.ref.len), st.ref.p);
-			memset(&line, 0, sizeof(line));
+			rd_line_init(&line, t.lineno);
 			rd_scratch_reset(r, (size_t) t.value.len * 4 + 512);
-			line.lineno = t.lineno;
 			line.account = st.account;
 			line.currency = st.currency;
 			if (!read_61(r, &line, t.value, t.lineno))
 				return RD_MALFORMED;
-			st.k++;
+			/* ids: the statement's (made unique once, at its first line), then the position */
+			if (st.k++ == 0)
+			{
+				RdText		key = rd_unique_id(r, rd_scratch_join(r, st.account, "/",
+																   st.number.len ? st.number : st.ref));
+				char	   *copy = r->alloc(r->arg, key.len ? key.len : 1);
+
+				memcpy(copy, key.p, key.len);
+				st.key = rd_text(copy, key.len);
+			}
 			n = snprintf(idbuf, sizeof(idbuf), "/%u", st.k);
-			line.id = rd_scratch_join(r, rd_scratch_join(r, st.account, "/", st.number.len ? st.number : st.ref),
-									  "", rd_text(idbuf, (size_t) n));
+			line.id = rd_scratch_join(r, st.key, "", rd_text(idbuf, (size_t) n));
 			rd_raw(&line, RD_LIT("20"), st.ref);
 			rd_raw(&line, RD_LIT("25"), st.account);
 			rd_raw(&line, RD_LIT("28C"), st.number);

@@ -279,7 +279,7 @@ rd_read_ofx(RdReader *r, const char *doc, size_t len)
 				line.account = st.account;
 				if (line.currency.len == 0)
 					line.currency = st.currency;
-				rd_emit(r, &line);
+				rd_emit(r, &line, false);
 				in_trn = false;
 			}
 			else if (name_is(name, "STMTRS") || name_is(name, "CCSTMTRS"))
@@ -316,11 +316,10 @@ rd_read_ofx(RdReader *r, const char *doc, size_t len)
 			{
 				if (in_trn)
 					return rd_fail(r, line_at(&w, tpos), "STMTTRN inside STMTTRN: one is not closed");
-				memset(&line, 0, sizeof(line));
+				trn_line = line_at(&w, tpos);
+				rd_line_init(&line, trn_line);
 				rd_scratch_reset(r, 4096);
 				in_trn = true;
-				trn_line = line_at(&w, tpos);
-				line.lineno = trn_line;
 			}
 			continue;
 		}

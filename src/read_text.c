@@ -373,13 +373,24 @@ struct RdSet
 	uint32_t	n;
 };
 
+/* A hash of t, eight bytes at a time (ids are the same few dozen bytes, line after line). */
 static uint32_t
 hash_text(RdText t)
 {
-	uint64_t	h = 1469598103934665603ULL;
+	uint64_t	h = 0x9E3779B97F4A7C15ULL ^ t.len;
+	uint32_t	i = 0;
 
-	for (uint32_t i = 0; i < t.len; i++)
-		h = (h ^ (unsigned char) t.p[i]) * 1099511628211ULL;
+	for (; i + 8 <= t.len; i += 8)
+	{
+		uint64_t	w;
+
+		memcpy(&w, t.p + i, 8);
+		h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+		h ^= h >> 32;
+	}
+	for (; i < t.len; i++)
+		h = (h ^ (unsigned char) t.p[i]) * 0xC4CEB9FE1A85EC53ULL;
+	h ^= h >> 29;
 	return (uint32_t) (h ^ (h >> 32));
 }
 
@@ -444,9 +455,10 @@ rd_unique_id(RdReader *r, RdText id)
 }
 
 void
-rd_emit(RdReader *r, RdLine *line)
+rd_emit(RdReader *r, RdLine *line, bool unique)
 {
-	line->id = rd_unique_id(r, line->id);
+	if (!unique)
+		line->id = rd_unique_id(r, line->id);
 	r->lines++;
 	r->emit(r->arg, line);
 }
@@ -477,11 +489,21 @@ rd_unknown(RdReader *r, const char *fmt,...)
 
 /* ---- encodings, by line ---- */
 
+/* The line of offset off in doc (line ends before it, plus one). */
+static uint32_t
+line_of(const char *doc, size_t off)
+{
+	uint32_t	line = 1;
+
+	for (size_t i = 0; i < off; i++)
+		line += doc[i] == '\n';
+	return line;
+}
+
 uint32_t
 rd_utf8_bad_line(const char *doc, size_t len)
 {
 	const unsigned char *p = (const unsigned char *) doc;
-	uint32_t	line = 1;
 	size_t		i = 0;
 
 	while (i < len)
@@ -490,12 +512,23 @@ rd_utf8_bad_line(const char *doc, size_t len)
 		int			n;
 		uint32_t	cp;
 
-		if (c == '\n')
-			line++;
+		/* ASCII eight bytes at a time (no NUL among them) */
+		if (c < 0x80 && i + 8 <= len)
+		{
+			uint64_t	w;
+
+			memcpy(&w, p + i, 8);
+			if ((w & 0x8080808080808080ULL) == 0 &&
+				((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL) == 0)
+			{
+				i += 8;
+				continue;
+			}
+		}
 		if (c < 0x80)
 		{
 			if (c == 0)
-				return line;
+				return line_of(doc, i);
 			i++;
 			continue;
 		}
@@ -506,17 +539,17 @@ rd_utf8_bad_line(const char *doc, size_t len)
 		else if (c >= 0xF0 && c <= 0xF4)
 			n = 3, cp = c & 0x07;
 		else
-			return line;
+			return line_of(doc, i);
 		for (int k = 1; k <= n; k++)
 		{
 			if (i + (size_t) k >= len || (p[i + k] & 0xC0) != 0x80)
-				return line;
+				return line_of(doc, i);
 			cp = (cp << 6) | (p[i + k] & 0x3F);
 		}
 		/* overlong forms, surrogates, past U+10FFFF */
 		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
 			(cp >= 0xD800 && cp <= 0xDFFF))
-			return line;
+			return line_of(doc, i);
 		i += (size_t) n + 1;
 	}
 	return 0;

@@ -32,6 +32,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "port.h"
 
 #define RD_NATTS 12
 
@@ -43,6 +44,10 @@ typedef struct ReadCall
 	MemoryContext callcxt;		/* the readers' memory, freed at the end */
 	Datum		source;
 	bool		from_utf8;		/* the text is UTF-8 and the database's encoding is not */
+	/* the raw keys of the line before, and their order in jsonb */
+	RdText		keys[RD_MAX_RAW];
+	uint8		order[RD_MAX_RAW];
+	uint32_t	nkeys;
 } ReadCall;
 
 static void *
@@ -118,21 +123,53 @@ jsonb_string(ReadCall *rc, RdText t, JsonbValue *v)
 	}
 }
 
-/* The raw jsonb of a line: every field as read, under its name. */
+/* jsonb's order of keys: shorter first, then by bytes. */
+static int
+cmp_raw_key(const void *a, const void *b, void *arg)
+{
+	const RdPair *raw = arg;
+	const RdText *x = &raw[*(const uint8 *) a].key;
+	const RdText *y = &raw[*(const uint8 *) b].key;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->p, y->p, x->len);
+}
+
+/*
+ * The raw jsonb of a line: every field as read, under its name.  The pairs
+ * go in in jsonb's order of keys, so that its sort finds them sorted; the
+ * order is kept from line to line while the keys are the same slices (a
+ * bill's header names), and worked out again when they are not.
+ */
 static Datum
 raw_of(ReadCall *rc, const RdLine *l)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue *res;
+	bool		same = l->nraw == rc->nkeys;
 
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	for (uint32_t i = 0; i < l->nraw; i++)
+	for (uint32_t i = 0; same && i < l->nraw; i++)
+		same = l->raw[i].key.p == rc->keys[i].p && l->raw[i].key.len == rc->keys[i].len;
+	if (!same)
 	{
+		rc->nkeys = l->nraw;
+		for (uint32_t i = 0; i < l->nraw; i++)
+		{
+			rc->keys[i] = l->raw[i].key;
+			rc->order[i] = (uint8) i;
+		}
+		qsort_arg(rc->order, l->nraw, sizeof(uint8), cmp_raw_key, (void *) l->raw);
+	}
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (uint32_t n = 0; n < l->nraw; n++)
+	{
+		const RdPair *pair = &l->raw[rc->order[n]];
 		JsonbValue	k,
 					v;
 
-		jsonb_string(rc, l->raw[i].key, &k);
-		jsonb_string(rc, l->raw[i].val, &v);
+		jsonb_string(rc, pair->key, &k);
+		jsonb_string(rc, pair->val, &v);
 		pushJsonbValue(&state, WJB_KEY, &k);
 		pushJsonbValue(&state, WJB_VALUE, &v);
 	}
