@@ -206,8 +206,8 @@ rd_decimal(RdReader *r, RdText t, char sep, bool negate, RdText *out)
 		neg = *p == '-';
 		p++;
 	}
-	if (t.len + 2 > sizeof(buf))
-		big = r->alloc(r->arg, t.len + 2);
+	if (t.len + 3 > sizeof(buf))
+		big = r->alloc(r->arg, t.len + 3);
 	if (negate)
 		neg = !neg;
 	(big ? big : buf)[n++] = '-';
@@ -223,6 +223,8 @@ rd_decimal(RdReader *r, RdText t, char sep, bool negate, RdText *out)
 		else if (ch == sep && !point)
 		{
 			point = true;
+			if (!any)
+				(big ? big : buf)[n++] = '0';	/* ".5" is 0.5 */
 			(big ? big : buf)[n++] = '.';
 		}
 		else
@@ -237,9 +239,9 @@ rd_decimal(RdReader *r, RdText t, char sep, bool negate, RdText *out)
 	return true;
 }
 
-/* Normalised decimal text as an integer and its scale; false past 36 digits. */
+/* Normalised decimal text as an integer, its scale and digits; false past 36 digits. */
 static bool
-decimal_parse(RdText t, __int128 *v, int *scale)
+decimal_parse(RdText t, __int128 *v, int *scale, int *ndigits)
 {
 	bool		neg = t.len > 0 && t.p[0] == '-';
 	int			digits = 0;
@@ -263,6 +265,7 @@ decimal_parse(RdText t, __int128 *v, int *scale)
 		*scale = 0;
 	if (neg)
 		*v = -*v;
+	*ndigits = digits;
 	return true;
 }
 
@@ -273,13 +276,18 @@ rd_decimal_sub(RdReader *r, RdText a, RdText b, RdText *out)
 				y,
 				d;
 	int			sx,
-				sy;
+				sy,
+				dx,
+				dy;
 	char		buf[96];
 	int			n = 0;
 	char		digits[80];
 	int			nd = 0;
 
-	if (!decimal_parse(a, &x, &sx) || !decimal_parse(b, &y, &sy))
+	if (!decimal_parse(a, &x, &sx, &dx) || !decimal_parse(b, &y, &sy, &dy))
+		return false;
+	/* both at the finer scale stay within 36 digits */
+	if (dx + (sy > sx ? sy - sx : 0) > 36 || dy + (sx > sy ? sx - sy : 0) > 36)
 		return false;
 	for (; sx < sy; sx++)
 		x *= 10;

@@ -236,11 +236,11 @@ read_document(FunctionCallInfo fcinfo, RdFormat fmt, const char *name, const cha
 	if (st == RD_MALFORMED)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid %s at line %u: %s", title, r.err_line, r.err_msg)));
+				 errmsg("malformed %s at line %u: %s", title, r.err_line, r.err_msg)));
 	if (st == RD_UNKNOWN_LAYOUT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("not %s of a layout reconcile.read_%s knows", title, name),
+				 errmsg("not a layout of %s that reconcile.read_%s knows", title, name),
 				 errdetail("%s.", r.err_msg)));
 	MemoryContextDelete(rc.linecxt);
 	MemoryContextDelete(rc.callcxt);
@@ -290,7 +290,7 @@ bill_arg(FunctionCallInfo fcinfo, const char *name, const char **p, size_t *len)
 	if (bad_gbk != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid %s at line %u: neither UTF-8 nor GBK", name,
+				 errmsg("malformed %s at line %u: neither UTF-8 nor GBK", name,
 						bad_gbk > bad_utf8 ? bad_gbk : bad_utf8),
 				 errdetail("A bill is read as UTF-8, or else as GBK (as Alipay and WeChat Pay export it).")));
 	proc = FindDefaultConversionProc(PG_GBK, PG_UTF8);
@@ -313,7 +313,7 @@ bill_arg(FunctionCallInfo fcinfo, const char *name, const char **p, size_t *len)
 			line += data[i] == '\n';
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid %s at line %u: a GBK character that has no Unicode", name, line)));
+				 errmsg("malformed %s at line %u: a GBK character that has no Unicode", name, line)));
 	}
 	*p = (const char *) dst;
 	*len = strlen((const char *) dst);
@@ -327,7 +327,7 @@ rc_read_mt940(PG_FUNCTION_ARGS)
 	size_t		len;
 
 	text_arg(fcinfo, &p, &len);
-	read_document(fcinfo, rd_read_mt940, "mt940", "an MT940 document", p, len, false);
+	read_document(fcinfo, rd_read_mt940, "mt940", "MT940 document", p, len, false);
 	return (Datum) 0;
 }
 
@@ -339,7 +339,7 @@ rc_read_ofx(PG_FUNCTION_ARGS)
 	size_t		len;
 
 	text_arg(fcinfo, &p, &len);
-	read_document(fcinfo, rd_read_ofx, "ofx", "an OFX document", p, len, false);
+	read_document(fcinfo, rd_read_ofx, "ofx", "OFX document", p, len, false);
 	return (Datum) 0;
 }
 
@@ -350,8 +350,8 @@ rc_read_alipay(PG_FUNCTION_ARGS)
 	const char *p;
 	size_t		len;
 
-	bill_arg(fcinfo, "an Alipay bill", &p, &len);
-	read_document(fcinfo, rd_read_alipay, "alipay", "an Alipay bill", p, len, true);
+	bill_arg(fcinfo, "Alipay bill", &p, &len);
+	read_document(fcinfo, rd_read_alipay, "alipay", "Alipay bill", p, len, true);
 	return (Datum) 0;
 }
 
@@ -362,7 +362,7 @@ rc_read_wechatpay(PG_FUNCTION_ARGS)
 	const char *p;
 	size_t		len;
 
-	bill_arg(fcinfo, "a WeChat Pay bill", &p, &len);
-	read_document(fcinfo, rd_read_wechatpay, "wechatpay", "a WeChat Pay bill", p, len, true);
+	bill_arg(fcinfo, "WeChat Pay bill", &p, &len);
+	read_document(fcinfo, rd_read_wechatpay, "wechatpay", "WeChat Pay bill", p, len, true);
 	return (Datum) 0;
 }

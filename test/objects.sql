@@ -74,7 +74,8 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.source_sql(regclass,boolean,jsonb,boolean,bigint,text,text)', 'reconcile.rule_sql(reconcile.rule)',
                     'reconcile.matching_sql(reconcile.reconciliations,date,text,text,text)', 'reconcile.order_operator(regtype)',
                     'reconcile.define_views(reconcile.reconciliations,boolean)', 'reconcile.require_pg_cron()',
-                    'reconcile.key_rule(bigint,text)', 'reconcile.rule_call(reconcile.rule)', 'reconcile.normalized_ref(text)'],
+                    'reconcile.key_rule(bigint,text)', 'reconcile.rule_call(reconcile.rule)', 'reconcile.normalized_ref(text)',
+                    'reconcile.camt_path(text)', 'reconcile.xml_texts(xml)'],
               'the internal functions PUBLIC may execute are those that run with the caller''s rights or in policies');
 SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                 WHERE p.pronamespace = 'reconcile'::regnamespace

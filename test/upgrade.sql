@@ -1,9 +1,9 @@
--- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0, 0.4.1, 0.4.2, 0.5.0, 0.5.1 and 0.6.0 with a live reconciliation.
+-- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0, 0.4.1, 0.4.2, 0.5.0, 0.5.1, 0.6.0 and 0.7.0 with a live reconciliation.
 -- (test/sh/catalog.sh checks that the updated catalogue equals a fresh install's.)
 BEGIN;
 DROP EXTENSION IF EXISTS reconcile CASCADE;
 CREATE EXTENSION reconcile VERSION '0.1.0';
-SELECT plan(70);
+SELECT plan(72);
 
 CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
 CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
@@ -214,6 +214,15 @@ SELECT is((SELECT category::text FROM public.up_fb_matches WHERE ledger_id = 'B4
           'refresh_views brings it up to date: the rejected pair stays apart');
 SELECT lives_ok($$SELECT reconcile.resolve((SELECT min(item_id) FROM reconcile.items WHERE name = 'up_fee' AND status = 'open'),
                                            'chased')$$, 'resolve with three arguments as before');
+
+-- 0.7.0: the readers; a statement read in loads into a reconciliation made before
+ALTER EXTENSION reconcile UPDATE TO '0.7.0';
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.7.0', 'updated to 0.7.0');
+INSERT INTO public.up_s (id, amount, tx_date)
+SELECT id, amount, tx_date FROM reconcile.read_mt940(
+    E':20:S1\n:25:A\n:28C:1\n:60F:C261201EUR0,\n:61:2612011201C20,NTRFNONREF\n:62F:C261201EUR20,\n');
+SELECT is((SELECT count(*) FROM public.up_s WHERE id = 'A/1/1' AND amount = 20), 1::bigint,
+          'reconcile.read_mt940 after the update: a statement line into a source of a reconciliation made under 0.1.0');
 SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
 
 SELECT * FROM finish();

@@ -110,12 +110,12 @@ BEGIN
                       HINT = 'This server was built without --with-libxml; the other readers work without it.';
         WHEN SQLSTATE '2200M' OR SQLSTATE '2200N' THEN
             GET STACKED DIAGNOSTICS what = PG_EXCEPTION_DETAIL;
-            RAISE EXCEPTION 'invalid camt053 document: %', pg_catalog.split_part(COALESCE(what, SQLERRM), E'\n', 1)
+            RAISE EXCEPTION 'malformed camt.053 document: %', pg_catalog.split_part(COALESCE(what, SQLERRM), E'\n', 1)
                 USING ERRCODE = '22P02';
     END;
     IF NOT pg_catalog.xpath_exists(reconcile.camt_path('Document') ||
             '/*[local-name()=''BkToCstmrStmt'' or local-name()=''BkToCstmrAcctRpt'' or local-name()=''BkToCstmrDbtCdtNtfctn'']', x) THEN
-        RAISE EXCEPTION 'not a camt053 document'
+        RAISE EXCEPTION 'not a layout of camt document that reconcile.read_camt053 knows'
             USING ERRCODE = '22023',
                   DETAIL = 'No Document/BkToCstmrStmt (camt.053), BkToCstmrAcctRpt (camt.052) or BkToCstmrDbtCdtNtfctn (camt.054).';
     END IF;
@@ -181,23 +181,23 @@ BEGIN
         -- batch has its own amount, less its own charges
         amt := CASE WHEN COALESCE(t.ntxs, 0) <= 1 THEN t.amt ELSE COALESCE(t.tx_amt, t.tx_amt2) END;
         IF amt IS NULL THEN
-            RAISE EXCEPTION 'invalid camt053 document: % has no Amt%', what,
+            RAISE EXCEPTION 'malformed camt.053 document: % has no Amt%', what,
                             CASE WHEN t.tn IS NOT NULL THEN pg_catalog.format(' for its TxDtls %s', t.tn) ELSE '' END
                 USING ERRCODE = '22P02';
         END IF;
         IF amt !~ '^\s*[0-9]+(\.[0-9]+)?\s*$' THEN
-            RAISE EXCEPTION 'invalid camt053 document: the Amt of % is not an amount: %', what, pg_catalog.left(amt, 40)
+            RAISE EXCEPTION 'malformed camt.053 document: the Amt of % is not an amount: %', what, pg_catalog.left(amt, 40)
                 USING ERRCODE = '22P02';
         END IF;
         mark := CASE WHEN COALESCE(t.ntxs, 0) <= 1 THEN t.cdi ELSE COALESCE(t.tx_cdi, t.cdi) END;
         fee := (SELECT pg_catalog.sum(c::numeric) FROM pg_catalog.unnest(pg_catalog.string_to_array(t.chrgs, ' ')) c
                 WHERE c ~ '^[0-9]+(\.[0-9]+)?$');
         IF mark IS NULL OR mark NOT IN ('CRDT', 'DBIT') THEN
-            RAISE EXCEPTION 'invalid camt053 document: % has no CdtDbtInd (CRDT or DBIT)', what
+            RAISE EXCEPTION 'malformed camt.053 document: % has no CdtDbtInd (CRDT or DBIT)', what
                 USING ERRCODE = '22P02';
         END IF;
         IF t.bookg IS NULL AND t.val IS NULL THEN
-            RAISE EXCEPTION 'invalid camt053 document: % has no BookgDt nor ValDt', what USING ERRCODE = '22P02';
+            RAISE EXCEPTION 'malformed camt.053 document: % has no BookgDt nor ValDt', what USING ERRCODE = '22P02';
         END IF;
         RETURN NEXT ROW(
             'camt053', t.account, COALESCE(t.tx_ccy, t.tx_ccy2, t.amt_ccy, t.stmt_ccy),
