@@ -52,14 +52,14 @@ RETURNS SETOF reconcile.statement_line
 AS 'MODULE_PATHNAME', 'rc_read_alipay'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION reconcile.read_alipay(bytea) IS
-'The rows of an Alipay merchant bill (账务明细 or 业务明细), GBK or UTF-8, its #-lines of preamble and totals left out; 22P02 with the line for a malformed, truncated or wrongly encoded bill, 22023 for another layout';
+'The rows of an Alipay merchant bill (the account statement or the business statement), GBK or UTF-8, its #-lines of preamble and totals left out; 22P02 with the line for a malformed, truncated or wrongly encoded bill, 22023 for another layout';
 
 CREATE FUNCTION reconcile.read_wechatpay(doc bytea)
 RETURNS SETOF reconcile.statement_line
 AS 'MODULE_PATHNAME', 'rc_read_wechatpay'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 1000;
 COMMENT ON FUNCTION reconcile.read_wechatpay(bytea) IS
-'The rows of a WeChat Pay merchant trade bill (交易账单), GBK or UTF-8: backtick-prefixed fields, the totals left out, 手续费 as the fee, a refund''s amount negative under its refund id; 22P02 with the line for a malformed, truncated or wrongly encoded bill, 22023 for another layout';
+'The rows of a WeChat Pay merchant trade bill, GBK or UTF-8: backtick-prefixed fields, the totals left out, the fee column as the fee, a refund''s amount negative under its refund id; 22P02 with the line for a malformed, truncated or wrongly encoded bill, 22023 for another layout';
 
 ----------------------------------------------------------------------------
 -- camt.053 (and camt.052, camt.054) through PostgreSQL's XML support
