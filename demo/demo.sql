@@ -196,3 +196,30 @@ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
 
 -- December's bank account with review before clearing, write-offs and adjustments
 \ir review.sql
+
+-- The month-end statement of December's bank account, to print and sign (reconcile.report):
+-- written to demo/out/ (or to the directory in psql's variable report_dir)
+\if :{?report_dir}
+\else
+\set report_dir demo/out
+\endif
+SELECT max(run_id) AS dec_last FROM reconcile.runs WHERE name = 'bank_dec' \gset
+SET client_encoding = 'UTF8';
+\setenv report_dir :report_dir
+\! mkdir -p "$report_dir"
+\pset format unaligned
+\pset tuples_only on
+\o :report_dir/bank_dec-statement.html
+SELECT reconcile.report(:dec_last, 'html');
+\o :report_dir/bank_dec-statement.md
+SELECT reconcile.report(:dec_last, 'markdown');
+\o :report_dir/bank_dec-statement.txt
+SELECT reconcile.report(:dec_last, 'text');
+\o
+\pset tuples_only off
+\pset format aligned
+\echo
+\echo '== The month-end statement of run' :dec_last '(reconcile.report): the text version'
+\! cat "$report_dir/bank_dec-statement.txt"
+\echo
+\! echo "== The statement to print and sign: $(cd "$report_dir" && pwd)/bank_dec-statement.html (and .md, .txt)"

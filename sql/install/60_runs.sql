@@ -452,7 +452,8 @@ REVOKE ALL ON FUNCTION reconcile.cleared_target(bigint) FROM PUBLIC;
 -- times cheaper than inserting each row into it, and a first run clears millions.  A partition
 -- holds one registration, so the indexes leave recon_id out: the unique identity of a cleared row,
 -- which the look-ups of a run from a mark use; the tags, which unmatch releases together; and the
--- manual matches, which every view reads (few, whatever the history).  CREATE INDEX locks the
+-- manual matches, which every view reads (few, whatever the history); and (0.8.0) the run that
+-- cleared each row, which the match rate counts per run.  CREATE INDEX locks the
 -- partition against writes until the transaction ends: they are the registration's own, which
 -- wait for its run anyway.
 CREATE FUNCTION reconcile.cleared_index(part regclass)
@@ -464,6 +465,7 @@ BEGIN
     EXECUTE pg_catalog.format('CREATE UNIQUE INDEX ON %s (is_ledger, reconcile.row_ident(key, id))', part);
     EXECUTE pg_catalog.format('CREATE INDEX ON %s (match_tag)', part);
     EXECUTE pg_catalog.format('CREATE INDEX ON %s (is_ledger) WHERE category OPERATOR(pg_catalog.=) ''manual''', part);
+    EXECUTE pg_catalog.format('CREATE INDEX ON %s (run_id)', part);
 END
 $$;
 COMMENT ON FUNCTION reconcile.cleared_index(regclass) IS

@@ -49,40 +49,63 @@ COMMENT ON COLUMN reconcile.run_summary.amount_diff IS 'Sum of amount_diff (stat
 COMMENT ON VIEW reconcile.run_summary IS
 'Per run, key and category: result rows, ledger amount, statement amount and difference (a group''s single row counted once)';
 
+-- What each category of a run holds, per key: its rows, and its ledger and statement rows counted
+-- once each (a group's shared row once; a row whose category is invalid counted on its line but
+-- in no amount).  Grouped and joined by hashing, so that a run of 10,000 keys costs what one of a
+-- single key does (the key NULL apart from '').
+CREATE FUNCTION reconcile.run_sides(run_id bigint)
+RETURNS TABLE (key text, category reconcile.category, rows bigint, ledger_rows bigint, ledger_amount numeric,
+               statement_rows bigint, statement_amount numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH r AS MATERIALIZED (
+        SELECT x.key, x.category, x.ledger_id, x.statement_id, x.ledger_amount, x.statement_amount
+        FROM reconcile.results x WHERE x.run_id = run_sides.run_id),
+    l AS (SELECT DISTINCT ON (r.key, r.ledger_id) r.key, r.category, r.ledger_amount AS amount
+          FROM r WHERE r.ledger_id IS NOT NULL AND r.category <> 'invalid'
+          ORDER BY r.key, r.ledger_id, r.category),
+    s AS (SELECT DISTINCT ON (r.key, r.statement_id) r.key, r.category, r.statement_amount AS amount
+          FROM r WHERE r.statement_id IS NOT NULL AND r.category <> 'invalid'
+          ORDER BY r.key, r.statement_id, r.category),
+    d AS (SELECT l.key, l.category, true AS is_ledger, pg_catalog.count(*) AS n, pg_catalog.sum(l.amount) AS amount
+          FROM l GROUP BY l.key, l.category
+          UNION ALL
+          SELECT s.key, s.category, false, pg_catalog.count(*), pg_catalog.sum(s.amount)
+          FROM s GROUP BY s.key, s.category),
+    c AS (SELECT r.key, r.category, pg_catalog.count(*) AS n FROM r GROUP BY r.key, r.category)
+    SELECT c.key, c.category, c.n,
+           COALESCE(pg_catalog.sum(d.n) FILTER (WHERE d.is_ledger), 0)::bigint,
+           COALESCE(pg_catalog.sum(d.amount) FILTER (WHERE d.is_ledger), 0),
+           COALESCE(pg_catalog.sum(d.n) FILTER (WHERE NOT d.is_ledger), 0)::bigint,
+           COALESCE(pg_catalog.sum(d.amount) FILTER (WHERE NOT d.is_ledger), 0)
+    FROM c
+    LEFT JOIN d ON (d.key IS NULL) = (c.key IS NULL) AND COALESCE(d.key, '') = COALESCE(c.key, '')
+               AND d.category = c.category
+    GROUP BY c.key, c.category, c.n
+$$;
+COMMENT ON FUNCTION reconcile.run_sides(bigint) IS
+'Internal (reconcile.proof, reconcile.report): per key and category of one run, its result rows and its ledger and statement rows and amounts, each row once, invalid rows in no amount';
+
 CREATE FUNCTION reconcile.proof(run_id bigint)
 RETURNS TABLE (key text, line integer, item text, rows bigint, amount numeric)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH r AS (SELECT * FROM reconcile.results x WHERE x.run_id = proof.run_id),
-    l AS (SELECT DISTINCT ON (r.key, r.ledger_id) r.key, r.category, r.ledger_amount AS amount
-          FROM r WHERE r.ledger_id IS NOT NULL AND r.category <> 'invalid' ORDER BY r.key, r.ledger_id),
-    s AS (SELECT DISTINCT ON (r.key, r.statement_id) r.key, r.category, r.statement_amount AS amount
-          FROM r WHERE r.statement_id IS NOT NULL AND r.category <> 'invalid' ORDER BY r.key, r.statement_id),
-    keys AS (SELECT DISTINCT r.key FROM r),
-    cats AS (SELECT c.key, c.category, pg_catalog.count(*) AS n,
-                    COALESCE((SELECT pg_catalog.sum(s.amount) FROM s
-                              WHERE s.key IS NOT DISTINCT FROM c.key AND s.category = c.category), 0)
-                  - COALESCE((SELECT pg_catalog.sum(l.amount) FROM l
-                              WHERE l.key IS NOT DISTINCT FROM c.key AND l.category = c.category), 0) AS contribution
-             FROM r c GROUP BY c.key, c.category),
-    lines AS (
-        SELECT k.key, 1 AS line, 'ledger total' AS item,
-               (SELECT pg_catalog.count(*) FROM l WHERE l.key IS NOT DISTINCT FROM k.key) AS rows,
-               COALESCE((SELECT pg_catalog.sum(l.amount) FROM l WHERE l.key IS NOT DISTINCT FROM k.key), 0) AS amount
-        FROM keys k
+    WITH p AS MATERIALIZED (SELECT * FROM reconcile.run_sides(proof.run_id))
+    SELECT q.key, q.line, q.item, q.rows, q.amount FROM (
+        SELECT p.key, 1 AS line, 'ledger total' AS item, pg_catalog.sum(p.ledger_rows)::bigint AS rows,
+               pg_catalog.sum(p.ledger_amount) AS amount
+        FROM p GROUP BY p.key
         UNION ALL
-        SELECT c.key, 1 + pg_catalog.row_number() OVER (PARTITION BY c.key ORDER BY c.category)::integer,
-               c.category::text, c.n, c.contribution
-        FROM cats c
+        SELECT p.key, 1 + pg_catalog.row_number() OVER (PARTITION BY p.key ORDER BY p.category)::integer,
+               p.category::text, p.rows, p.statement_amount - p.ledger_amount
+        FROM p
         UNION ALL
-        SELECT k.key, 2 + (SELECT pg_catalog.count(*) FROM cats c WHERE c.key IS NOT DISTINCT FROM k.key)::integer,
-               'statement total',
-               (SELECT pg_catalog.count(*) FROM s WHERE s.key IS NOT DISTINCT FROM k.key),
-               COALESCE((SELECT pg_catalog.sum(s.amount) FROM s WHERE s.key IS NOT DISTINCT FROM k.key), 0)
-        FROM keys k)
-    SELECT lines.key, lines.line, lines.item, lines.rows, lines.amount FROM lines
-    ORDER BY lines.key, lines.line
+        SELECT p.key, 2 + pg_catalog.count(*)::integer, 'statement total', pg_catalog.sum(p.statement_rows)::bigint,
+               pg_catalog.sum(p.statement_amount)
+        FROM p GROUP BY p.key) q
+    ORDER BY q.key, q.line
 $$;
 COMMENT ON FUNCTION reconcile.proof(bigint) IS
 'The reconciliation statement of one run, per key: ledger total, each category''s contribution (its statement rows minus its ledger rows), statement total; ledger total plus the contributions equals the statement total; invalid rows are counted on their line but left out of every amount';
