@@ -27,6 +27,8 @@ work_mem = 64MB
 max_parallel_workers_per_gather = 2
 jit = off
 max_wal_size = 8GB"
+# printing the reconciliation statement and reading it back (make test: test/sh/report.sh)
+RC_PACKAGES_REPORT="chromium poppler-utils fonts-noto-cjk fonts-dejavu-core"
 # building and checking the Debian package (make test, make deb)
 RC_PACKAGES_DEB="debhelper dpkg-dev postgresql-server-dev-all"
 
