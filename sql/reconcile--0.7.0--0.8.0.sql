@@ -207,7 +207,8 @@ COMMENT ON FUNCTION reconcile.report_esc(text, text) IS
 ----------------------------------------------------------------------------
 
 -- The statement of run_id as a document: {title, facts: [[label, value]], sections: [{heading,
--- blocks}]}, a block being {"p": text}, {"table": {cols, num, rows, strong}}, {"chart": {title,
+-- blocks}]}, a block being {"p": text}, {"h": text}, {"table": {cols, num (right-aligned
+-- columns), keep (columns not to wrap), rows, strong (rows in bold)}}, {"chart": {title, max,
 -- bars: [{label, value, text}]}} or {"sign": [[role, name]]}.  Every text in it is cleaned and
 -- cut; amounts are written exactly.  Read with the caller's rights: a run they may not see is
 -- 42704, as if it did not exist.  Without JIT: the joins on item identities are estimated far
@@ -430,6 +431,7 @@ BEGIN
             pg_catalog.jsonb_build_object('table', pg_catalog.jsonb_build_object(
                 'cols', pg_catalog.jsonb_build_array('Key', 'Category', 'Days', 'Items', 'Ledger', 'Statement', 'Difference'),
                 'num', pg_catalog.jsonb_build_array(false, false, false, true, true, true, true),
+                'keep', pg_catalog.jsonb_build_array(1, 2),
                 'rows', opens -> 'grouped')));
         IF (opens ->> 'groups')::bigint > 500 THEN
             blocks := blocks || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p', pg_catalog.format(
@@ -441,6 +443,7 @@ BEGIN
                 'cols', pg_catalog.jsonb_build_array('Item', 'Key', 'Ledger id', 'Statement id', 'Category', 'Status', 'Date', 'Days',
                                                      'Ledger', 'Statement', 'Difference'),
                 'num', pg_catalog.jsonb_build_array(true, false, false, false, false, false, false, true, true, true, true),
+                'keep', pg_catalog.jsonb_build_array(4, 5, 6),
                 'rows', opens -> 'largest')));
         IF (opens ->> 'n')::bigint > 200 THEN
             blocks := blocks || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p', pg_catalog.format(
@@ -507,6 +510,7 @@ BEGIN
                 'cols', pg_catalog.jsonb_build_array('Item', 'Key', 'Ledger id', 'Statement id', 'Category', 'Difference',
                                                      'Resolution', 'Maker', 'Checker'),
                 'num', pg_catalog.jsonb_build_array(true, false, false, false, false, true, false, false, false),
+                'keep', pg_catalog.jsonb_build_array(4),
                 'rows', opens -> 'resolved')));
         IF (opens ->> 'resolved_n')::bigint > 200 THEN
             blocks := blocks || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p', pg_catalog.format(
@@ -660,8 +664,8 @@ BEGIN
         || 'h3 { font-size: 10pt; margin: 8pt 0 3pt; break-after: avoid; }' || E'\n'
         || 'p { margin: 3pt 0 6pt; }' || E'\n'
         || 'table { border-collapse: collapse; width: 100%; margin: 3pt 0 8pt; font-size: 7.5pt; }' || E'\n'
-        || 'th, td { border-bottom: 0.5pt solid #ccc; padding: 1.5pt 3pt; text-align: left; vertical-align: top; overflow-wrap: anywhere; }' || E'\n'
-        || 'th { background: #eee; } .n { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }' || E'\n'
+        || 'th, td { border-bottom: 0.5pt solid #ccc; padding: 1.5pt 3pt; text-align: left; vertical-align: top; overflow-wrap: break-word; }' || E'\n'
+        || 'th { background: #eee; } .n { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; } .k { white-space: nowrap; }' || E'\n'
         || 'thead { display: table-header-group; } tr { break-inside: avoid; }' || E'\n'
         || 'tr.strong td { font-weight: bold; border-top: 0.8pt solid #333; }' || E'\n'
         || 'table.facts { width: auto; font-size: 8.5pt; } table.facts th { background: none; padding-right: 12pt; }' || E'\n'
@@ -691,7 +695,9 @@ BEGIN
             ELSIF blk ? 'table' THEN
                 out := out || '<table>' || E'\n' || '<thead><tr>';
                 FOR i IN 0 .. pg_catalog.jsonb_array_length(blk -> 'table' -> 'cols') - 1 LOOP
-                    out := out || '<th' || CASE WHEN (blk -> 'table' -> 'num' ->> i)::boolean THEN ' class="n"' ELSE '' END || '>'
+                    out := out || '<th' || CASE WHEN (blk -> 'table' -> 'num' ->> i)::boolean THEN ' class="n"'
+                                               WHEN COALESCE(blk -> 'table' -> 'keep', '[]') @> pg_catalog.to_jsonb(i) THEN ' class="k"'
+                                               ELSE '' END || '>'
                                || reconcile.report_esc(blk -> 'table' -> 'cols' ->> i, 'html') || '</th>';
                 END LOOP;
                 out := out || '</tr></thead>' || E'\n' || '<tbody>' || E'\n';
@@ -700,7 +706,9 @@ BEGIN
                     out := out || CASE WHEN COALESCE(blk -> 'table' -> 'strong', '[]') @> pg_catalog.to_jsonb(j)
                                        THEN '<tr class="strong">' ELSE '<tr>' END;
                     FOR i IN 0 .. pg_catalog.jsonb_array_length(r) - 1 LOOP
-                        out := out || '<td' || CASE WHEN (blk -> 'table' -> 'num' ->> i)::boolean THEN ' class="n"' ELSE '' END || '>'
+                        out := out || '<td' || CASE WHEN (blk -> 'table' -> 'num' ->> i)::boolean THEN ' class="n"'
+                                                   WHEN COALESCE(blk -> 'table' -> 'keep', '[]') @> pg_catalog.to_jsonb(i) THEN ' class="k"'
+                                                   ELSE '' END || '>'
                                    || reconcile.report_esc(r ->> i, 'html') || '</td>';
                     END LOOP;
                     out := out || '</tr>' || E'\n';

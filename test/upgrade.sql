@@ -1,9 +1,9 @@
--- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0, 0.4.1, 0.4.2, 0.5.0, 0.5.1, 0.6.0 and 0.7.0 with a live reconciliation.
+-- ALTER EXTENSION reconcile UPDATE from 0.1.0 to 0.2.0, 0.3.0, 0.3.1, 0.4.0, 0.4.1, 0.4.2, 0.5.0, 0.5.1, 0.6.0, 0.7.0 and 0.8.0 with a live reconciliation.
 -- (test/sh/catalog.sh checks that the updated catalogue equals a fresh install's.)
 BEGIN;
 DROP EXTENSION IF EXISTS reconcile CASCADE;
 CREATE EXTENSION reconcile VERSION '0.1.0';
-SELECT plan(72);
+SELECT plan(77);
 
 CREATE TABLE public.up_l (id text, amount numeric, tx_date date);
 CREATE TABLE public.up_s (id text, amount numeric, tx_date date);
@@ -223,6 +223,27 @@ SELECT id, amount, tx_date FROM reconcile.read_mt940(
     E':20:S1\n:25:A\n:28C:1\n:60F:C261201EUR0,\n:61:2612011201C20,NTRFNONREF\n:62F:C261201EUR20,\n');
 SELECT is((SELECT count(*) FROM public.up_s WHERE id = 'A/1/1' AND amount = 20), 1::bigint,
           'reconcile.read_mt940 after the update: a statement line into a source of a reconciliation made under 0.1.0');
+
+-- 0.8.0: the statement of a run made before; proof's lines unchanged; the cleared partitions
+-- indexed by run
+CREATE TEMP TABLE up_proof AS
+SELECT p.* FROM reconcile.proof((SELECT max(run_id) FROM reconcile.runs WHERE name = 'up')) p;
+ALTER EXTENSION reconcile UPDATE TO '0.8.0';
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'reconcile'), '0.8.0', 'updated to 0.8.0');
+SELECT results_eq($$SELECT * FROM reconcile.proof((SELECT max(run_id) FROM reconcile.runs WHERE name = 'up'))$$,
+                  $$SELECT * FROM up_proof ORDER BY key, line$$, 'reconcile.proof gives the same lines after the update');
+SELECT is((SELECT count(*) FROM pg_inherits h
+           WHERE h.inhparent = 'reconcile.cleared'::regclass
+             AND EXISTS (SELECT FROM pg_index x WHERE x.indrelid = h.inhrelid)
+             AND NOT EXISTS (SELECT FROM pg_index x
+                             WHERE x.indrelid = h.inhrelid AND x.indnatts = 1
+                               AND x.indkey[0] = (SELECT attnum FROM pg_attribute
+                                                  WHERE attrelid = h.inhrelid AND attname = 'run_id'))),
+          0::bigint, 'every indexed partition of reconcile.cleared has its index on run_id');
+SELECT ok((SELECT count(*) FROM pg_inherits h WHERE h.inhparent = 'reconcile.cleared'::regclass
+           AND EXISTS (SELECT FROM pg_index x WHERE x.indrelid = h.inhrelid)) > 0, '(there are such partitions)');
+SELECT matches(reconcile.report((SELECT max(run_id) FROM reconcile.runs WHERE name = 'up'), 'text'),
+               '^Reconciliation statement\n.*they agree', 'reconcile.report of a run of a reconciliation made under 0.1.0');
 SELECT lives_ok($$SELECT reconcile.drop('up')$$, 'and drops');
 
 SELECT * FROM finish();
