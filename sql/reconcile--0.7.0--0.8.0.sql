@@ -49,6 +49,16 @@ BEGIN
 END
 $$;
 
+-- Functions whose literals hold backslashes read them as written whatever the session's
+-- standard_conforming_strings: with it off, narrowed() missed a view's calls of pg_has_role and
+-- the like (its patterns lost their backslashes), and so let a role such a view narrows read
+-- the reconciliation's whole history.
+ALTER FUNCTION reconcile.narrowed(regclass, name) SET standard_conforming_strings = on;
+ALTER FUNCTION reconcile.read_camt053(text) SET standard_conforming_strings = on;
+
+-- (0.8.0) a reconciliation's latest entry, which its statement names
+CREATE INDEX audit_log_recon ON reconcile.audit_log (recon_id, audit_id);
+
 ----------------------------------------------------------------------------
 -- The proof, by hashing
 ----------------------------------------------------------------------------
@@ -118,37 +128,79 @@ COMMENT ON FUNCTION reconcile.proof(bigint) IS
 -- Internal: values made printable
 ----------------------------------------------------------------------------
 
--- A value as one printable line of at most max characters: control characters (C0, DEL, C1),
--- the bidirectional and zero-width controls that could make a line read differently from what
--- it holds, and runs of white space become one space; a longer value is cut and ends with an
--- ellipsis.  A megabyte id costs what max characters do.
-CREATE FUNCTION reconcile.report_clean(s text, max integer)
+-- A character of the database's encoding: chr(code) where the database is UTF-8, else the ASCII
+-- stand-in.  The code goes through a CASE, so that no plan folds chr() of a constant the
+-- database's encoding cannot hold (which fails even where the branch is never taken).
+CREATE FUNCTION reconcile.report_glyph(code integer, ascii text)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    SELECT CASE WHEN pg_catalog.getdatabaseencoding() = 'UTF8'
+                THEN pg_catalog.chr(CASE WHEN pg_catalog.getdatabaseencoding() = 'UTF8' THEN code END)
+                ELSE ascii END
+$$;
+COMMENT ON FUNCTION reconcile.report_glyph(integer, text) IS
+'Internal (reconcile.report): a character where the database is UTF-8, its ASCII stand-in elsewhere';
+
+-- A value as one printable line of at most max characters: control characters (C0, DEL, C1),
+-- the bidirectional and zero-width controls that could make a line read differently from what
+-- it holds, the invisible fillers, selectors and tags, and runs of white space become one
+-- space; a longer value is cut and ends with an ellipsis ('...' where the database is not UTF-8:
+-- chr's argument is computed, not a constant the planner would fold, and fail on, there).  A
+-- megabyte id costs what max characters do.
+CREATE FUNCTION reconcile.report_clean(s text, max integer)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
+AS $$
     SELECT CASE WHEN pg_catalog.length(c) > max OR pg_catalog.length(s) > max + 256
-                THEN pg_catalog.rtrim(pg_catalog.left(c, max - 1))
-                     || CASE WHEN pg_catalog.getdatabaseencoding() = 'UTF8' THEN pg_catalog.chr(8230) ELSE '...' END
+                THEN pg_catalog.rtrim(pg_catalog.left(c, max - pg_catalog.length(reconcile.report_glyph(8230, '...'))))
+                     || reconcile.report_glyph(8230, '...')
                 ELSE c END
     FROM (SELECT pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.left(s, max + 256),
-                     '[\s\x01-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]+', ' ', 'g')) AS c) x
+                     '[\s\x01-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u180b-\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000e0000-\U000e007f\U000e0100-\U000e01ef]+',
+                     ' ', 'g')) AS c) x
 $$;
 COMMENT ON FUNCTION reconcile.report_clean(text, integer) IS
 'Internal (reconcile.report): a value as one printable line of at most max characters (control, bidirectional and zero-width characters and runs of white space made one space; a longer value cut with an ellipsis)';
 
+-- A key as the statement prints it: blank for no key (NULL), "" for the empty one (and a key
+-- cleaned to nothing), a key that starts with a double quote quoted again, so that none of them
+-- reads as another.
+CREATE FUNCTION reconcile.report_key(k text)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN k IS NULL THEN ''
+                WHEN c = '' OR c LIKE '"%' THEN '"' || c || '"'
+                ELSE c END
+    FROM (SELECT reconcile.report_clean(k, 40) AS c) x
+$$;
+COMMENT ON FUNCTION reconcile.report_key(text) IS
+'Internal (reconcile.report): a key as the statement prints it (blank for NULL, "" for the empty key)';
+
 -- An amount as an accountant writes it: exact (every digit of the numeric, its scale kept),
 -- thousands separated by commas; NaN and the infinities as PostgreSQL writes them; NULL as ''.
+-- An amount of more than 40 characters (no ledger holds one; a hostile row may: the run makes it
+-- invalid) is cut, in scientific notation, and says so.  Linear: the groups of three are found
+-- from the right, in the reversed digits.
 CREATE FUNCTION reconcile.report_amount(a numeric)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $$
     SELECT CASE WHEN a IS NULL THEN ''
-                WHEN a::text !~ '^-?[0-9]' THEN a::text
-                ELSE pg_catalog.regexp_replace(pg_catalog.split_part(a::text, '.', 1), '([0-9])(?=([0-9]{3})+$)', '\1,', 'g')
-                     || CASE WHEN pg_catalog.strpos(a::text, '.') > 0 THEN '.' || pg_catalog.split_part(a::text, '.', 2) ELSE '' END
+                WHEN t !~ '^-?[0-9]' THEN t
+                WHEN pg_catalog.length(t) > 40 THEN pg_catalog.to_char(a, '9.999999EEEE') || ' (cut)'
+                ELSE pg_catalog.reverse(pg_catalog.regexp_replace(pg_catalog.reverse(pg_catalog.split_part(t, '.', 1)),
+                                                                  '([0-9]{3})(?=[0-9])', '\1,', 'g'))
+                     || CASE WHEN pg_catalog.strpos(t, '.') > 0 THEN '.' || pg_catalog.split_part(t, '.', 2) ELSE '' END
            END
+    FROM (SELECT a::text AS t) x
 $$;
 COMMENT ON FUNCTION reconcile.report_amount(numeric) IS
 'Internal (reconcile.report): an amount written exactly, with thousands separators (NULL as an empty string)';
@@ -160,6 +212,7 @@ CREATE FUNCTION reconcile.report_width(s text)
 RETURNS integer
 LANGUAGE sql STABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $$
     SELECT CASE WHEN pg_catalog.getdatabaseencoding() <> 'UTF8' THEN pg_catalog.octet_length(s)
                 ELSE pg_catalog.length(s) + pg_catalog.length(pg_catalog.regexp_replace(s,
@@ -181,20 +234,23 @@ COMMENT ON FUNCTION reconcile.report_pct(bigint, bigint) IS
 'Internal (reconcile.report): n of total as a percentage with one decimal (an empty string when total is 0)';
 
 -- A value escaped for a format: HTML (the five characters that matter, in text and in attribute
--- values), Markdown (the characters that would end a table cell or make emphasis, code, a link
--- or HTML of it, and what would make a heading or a list of a line it begins), text (as it is: it
--- was cleaned).
+-- values), Markdown (the characters that would end a table cell or make emphasis, code, a link,
+-- a mention, an issue reference, math or HTML of it, the :// and www. that GitHub would make a
+-- link of, and what would make a heading or a list of a line it begins), text (as it is: it was
+-- cleaned).
 CREATE FUNCTION reconcile.report_esc(s text, format text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $$
     SELECT CASE format
         WHEN 'html' THEN pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
                              COALESCE(s, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;')
-        WHEN 'markdown' THEN pg_catalog.regexp_replace(pg_catalog.regexp_replace(pg_catalog.regexp_replace(
+        WHEN 'markdown' THEN pg_catalog.regexp_replace(pg_catalog.regexp_replace(pg_catalog.regexp_replace(pg_catalog.regexp_replace(
                              pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(COALESCE(s, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
-                             '([\\`*_\[\]|~])', '\\\1', 'g'),
+                             '([\\`*_\[\]|~@#$])', '\\\1', 'g'),
+                             '(:)(//)|(www)(\.)', '\1\3\\\2\4', 'gi'),
                              '^(#+|[+=-])( |$)', '\\\1\2'),
                              '^([0-9]+)([.)])( |$)', '\1\\\2\3')
         ELSE COALESCE(s, '') END
@@ -232,7 +288,10 @@ DECLARE
     rate   jsonb;
     signs  jsonb;
     nkeys  bigint;
-    shown  bigint;
+    k      integer;
+    run_items bigint[];
+    nread  record;
+    whole  boolean;
     last_audit record;
     rules  jsonb;
 BEGIN
@@ -241,17 +300,22 @@ BEGIN
         RAISE EXCEPTION 'run % does not exist', rid USING ERRCODE = 'undefined_object';
     END IF;
     SELECT * INTO reg FROM reconcile.reconciliations r WHERE r.id = u.recon_id;
+    -- a caller that row level security narrows sees its own runs, and the items its runs found
+    -- last: an item a later run found again is out of its sight, open or not
+    whole := u.recon_id IN (SELECT reconcile.readable(true));
 
     -- the facts: what was reconciled, against what, by which rule, when and by whom
-    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(k.key, reconcile.report_clean(k.r, 160)) ORDER BY k.key COLLATE "C")
+    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(k.key, reconcile.report_clean(k.r, 160)) ORDER BY k.n)
       INTO rules
-    FROM (SELECT reconcile.report_clean(kr.key, 40) AS key,
+    FROM (SELECT reconcile.report_key(kr.key) AS key,
+                 pg_catalog.row_number() OVER (ORDER BY kr.key COLLATE "C") AS n,
                  pg_catalog.format('within %s (absolute) or %s (relative); dates %s days before to %s days after; references %s',
                      reconcile.report_amount((kr.rule).abs_tol), reconcile.report_amount((kr.rule).rel_tol),
                      (kr.rule).days_before, (kr.rule).days_after,
                      CASE WHEN (kr.rule).use_ref THEN 'used' ELSE 'not used' END) AS r
           FROM reconcile.key_rules kr WHERE kr.recon_id = u.recon_id
           ORDER BY kr.key COLLATE "C" LIMIT 20) k;
+    SELECT pg_catalog.count(*) INTO nkeys FROM reconcile.key_rules kr WHERE kr.recon_id = u.recon_id;
     SELECT a.audit_id, a.at INTO last_audit FROM reconcile.audit_log a
     WHERE a.recon_id = u.recon_id ORDER BY a.audit_id DESC LIMIT 1;
 
@@ -276,6 +340,10 @@ BEGIN
     IF rules IS NOT NULL THEN
         facts := facts || (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array('Rule for key ' || (e ->> 0), e ->> 1) ORDER BY n)
                            FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY AS t(e, n));
+        IF nkeys > 20 THEN
+            facts := facts || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array('Rules for other keys',
+                pg_catalog.format('%s more in reconcile.rules', nkeys - 20)));
+        END IF;
     END IF;
 
     -- 1. the proof, per key: ledger total, each category's contribution, statement total.  At
@@ -303,7 +371,7 @@ BEGIN
         GROUP BY s.key)
     SELECT (SELECT pg_catalog.count(*) FROM k),
            pg_catalog.jsonb_build_object('keys', COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-               'key', reconcile.report_clean(top.key, 40),
+               'key', reconcile.report_key(top.key), 'nokey', top.key IS NULL,
                'agrees', top.lt + per.moves = top.st,
                'rows', pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array('Ledger total', reconcile.report_amount(top.lr),
                                                                                 reconcile.report_amount(top.lt)))
@@ -320,18 +388,19 @@ BEGIN
     IF nkeys = 0 THEN
         blocks := blocks || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p', 'The run read no rows.'));
     END IF;
-    FOR shown IN 0 .. pg_catalog.jsonb_array_length(proof -> 'keys') - 1 LOOP
-        IF nkeys > 1 OR proof -> 'keys' -> shown::integer ->> 'key' IS NOT NULL THEN
+    FOR k IN 0 .. pg_catalog.jsonb_array_length(proof -> 'keys') - 1 LOOP
+        IF nkeys > 1 OR NOT (proof -> 'keys' -> k ->> 'nokey')::boolean THEN
             blocks := blocks || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('h',
-                'Key ' || COALESCE(proof -> 'keys' -> shown::integer ->> 'key', '(none)')));
+                CASE WHEN (proof -> 'keys' -> k ->> 'nokey')::boolean THEN 'Rows without a key'
+                     ELSE 'Key ' || (proof -> 'keys' -> k ->> 'key') END));
         END IF;
         blocks := blocks || pg_catalog.jsonb_build_array(
             pg_catalog.jsonb_build_object('table', pg_catalog.jsonb_build_object(
                 'cols', pg_catalog.jsonb_build_array('', 'Rows', 'Amount'),
                 'num', pg_catalog.jsonb_build_array(false, true, true),
-                'strong', pg_catalog.jsonb_build_array(0, pg_catalog.jsonb_array_length(proof -> 'keys' -> shown::integer -> 'rows') - 1),
-                'rows', proof -> 'keys' -> shown::integer -> 'rows')),
-            pg_catalog.jsonb_build_object('p', CASE WHEN (proof -> 'keys' -> shown::integer ->> 'agrees')::boolean
+                'strong', pg_catalog.jsonb_build_array(0, pg_catalog.jsonb_array_length(proof -> 'keys' -> k -> 'rows') - 1),
+                'rows', proof -> 'keys' -> k -> 'rows')),
+            pg_catalog.jsonb_build_object('p', CASE WHEN (proof -> 'keys' -> k ->> 'agrees')::boolean
                 THEN 'Ledger total plus the differences equals the statement total: they agree.'
                 ELSE 'Ledger total plus the differences DOES NOT AGREE with the statement total.' END));
     END LOOP;
@@ -340,39 +409,70 @@ BEGIN
             'The 50 keys whose discrepancies move the most amount are shown; %s more keys are in reconcile.proof(%s).',
             reconcile.report_amount(nkeys - 50), rid)));
     END IF;
+    -- and every row the run read is in it: its distinct ledger and statement rows (invalid ones
+    -- too) against the counts the run recorded when it read them
+    SELECT (SELECT pg_catalog.count(*) FROM (SELECT x.key, x.ledger_id FROM reconcile.results x
+                                             WHERE x.run_id = rid AND x.ledger_id IS NOT NULL GROUP BY x.key, x.ledger_id) l) AS l,
+           (SELECT pg_catalog.count(*) FROM (SELECT x.key, x.statement_id FROM reconcile.results x
+                                             WHERE x.run_id = rid AND x.statement_id IS NOT NULL GROUP BY x.key, x.statement_id) s) AS s
+      INTO nread;
+    blocks := blocks || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p',
+        CASE WHEN nread.l = u.ledger_rows AND nread.s = u.statement_rows
+             THEN pg_catalog.format('Every row the run read is in the proof: %s ledger rows and %s statement rows.',
+                                    reconcile.report_amount(nread.l), reconcile.report_amount(nread.s))
+             ELSE pg_catalog.format('The proof DOES NOT AGREE with the rows the run read: %s of %s ledger rows and %s of %s statement rows are in it.',
+                                    reconcile.report_amount(nread.l), reconcile.report_amount(u.ledger_rows),
+                                    reconcile.report_amount(nread.s), reconcile.report_amount(u.statement_rows)) END));
     secs := secs || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('heading', '1. Proof', 'blocks', blocks));
 
     -- 2. the open items of the run: its discrepancies and the matches it held for review whose
-    -- item is still open, resolved but not approved, or suggested; aged from the run's as_of.
+    -- item is still open, resolved but not approved, or suggested; aged from the run's as_of (a
+    -- group by its oldest row).  Each result looks its live item up by identity in the partial
+    -- unique index of items (at most one: the index is unique), a probe per row: what it costs is
+    -- the run's rows, however many items years of history left behind.  A row an item shares with others (a group's one row) is counted once,
+    -- on its first line by category and the other row's id.  An invalid row has no difference
+    -- and comes last among the largest: it carries no amount (a NaN would sort above all).
     WITH x AS MATERIALIZED (
-        SELECT x.key, x.ledger_id, x.statement_id, x.category, x.amount_diff, x.ledger_amount, x.statement_amount,
+        SELECT x.key, x.ledger_id, x.statement_id, x.category, x.group_id, x.ledger_amount, x.statement_amount,
                x.ledger_date, x.statement_date,
                i.item_id, i.status, i.resolved_by, i.approved_by, i.resolution,
                CASE WHEN pg_catalog.isfinite(LEAST(x.ledger_date, x.statement_date))
                     THEN u.as_of - LEAST(x.ledger_date, x.statement_date) END AS age,
-               CASE WHEN x.ledger_id IS NULL THEN x.statement_amount WHEN x.statement_id IS NULL THEN -x.ledger_amount
+               CASE WHEN x.category = 'invalid' THEN NULL
+                    WHEN x.ledger_id IS NULL THEN x.statement_amount WHEN x.statement_id IS NULL THEN -x.ledger_amount
                     ELSE x.amount_diff END AS diff
         FROM reconcile.results x
-        LEFT JOIN reconcile.items i
-               ON i.recon_id = u.recon_id AND i.status NOT IN ('cleared', 'rejected')
+        LEFT JOIN LATERAL (
+            SELECT i.item_id, i.status, i.resolved_by, i.approved_by, i.resolution
+            FROM reconcile.items i
+            WHERE i.recon_id = u.recon_id AND i.status NOT IN ('cleared', 'rejected')
               AND reconcile.item_ident(i.key, i.ledger_id, i.statement_id)
                   = reconcile.item_ident(x.key, x.ledger_id, x.statement_id)
               AND i.first_run_id <= rid
+            LIMIT 1) i ON true
         WHERE x.run_id = rid AND (reconcile.is_discrepancy(x.category) OR x.review)),
     o AS MATERIALIZED (
-        SELECT x.*,
-               CASE WHEN x.age IS NULL THEN 5 WHEN x.age <= 7 THEN 1 WHEN x.age <= 30 THEN 2
-                    WHEN x.age <= 90 THEN 3 ELSE 4 END AS bucket_no,
-               CASE WHEN x.ledger_id IS NOT NULL AND x.category <> 'invalid'
-                     AND pg_catalog.row_number() OVER (PARTITION BY x.key, x.ledger_id) = 1 THEN x.ledger_amount END AS l_once,
-               CASE WHEN x.statement_id IS NOT NULL AND x.category <> 'invalid'
-                     AND pg_catalog.row_number() OVER (PARTITION BY x.key, x.statement_id) = 1 THEN x.statement_amount END AS s_once,
-               pg_catalog.abs(COALESCE(x.diff, x.statement_amount, x.ledger_amount, 0)) AS size
-        FROM x WHERE x.status IN ('open', 'resolved', 'suggested')),
+        SELECT y.*,
+               CASE WHEN y.gage IS NULL THEN 5 WHEN y.gage <= 7 THEN 1 WHEN y.gage <= 30 THEN 2
+                    WHEN y.gage <= 90 THEN 3 ELSE 4 END AS bucket_no,
+               CASE WHEN y.ledger_id IS NOT NULL AND y.category <> 'invalid'
+                     AND pg_catalog.row_number() OVER (PARTITION BY y.key, y.ledger_id
+                                                       ORDER BY y.category, y.statement_id COLLATE "C") = 1
+                    THEN y.ledger_amount END AS l_once,
+               CASE WHEN y.statement_id IS NOT NULL AND y.category <> 'invalid'
+                     AND pg_catalog.row_number() OVER (PARTITION BY y.key, y.statement_id
+                                                       ORDER BY y.category, y.ledger_id COLLATE "C") = 1
+                    THEN y.statement_amount END AS s_once,
+               pg_catalog.abs(y.diff) AS size
+        FROM (SELECT x.*, CASE WHEN x.group_id IS NULL THEN x.age
+                               ELSE pg_catalog.max(x.age) OVER (PARTITION BY x.key, x.category, x.group_id) END AS gage
+              FROM x WHERE x.status IN ('open', 'resolved', 'suggested')) y),
     b AS (SELECT n, label FROM (VALUES (1, '0-7'), (2, '8-30'), (3, '31-90'), (4, '90+'), (5, 'no date')) b(n, label)),
-    g AS (SELECT o.key, o.category, o.bucket_no, pg_catalog.count(*) AS n, pg_catalog.sum(o.l_once) AS la,
-                 pg_catalog.sum(o.s_once) AS sa
-          FROM o GROUP BY o.key, o.category, o.bucket_no)
+    g AS MATERIALIZED (
+        SELECT o.key, o.category, o.bucket_no, pg_catalog.count(*) AS n, COALESCE(pg_catalog.sum(o.l_once), 0) AS la,
+               COALESCE(pg_catalog.sum(o.s_once), 0) AS sa,
+               pg_catalog.row_number() OVER (ORDER BY o.key COLLATE "C" NULLS FIRST, o.category, o.bucket_no) AS rn
+        FROM o GROUP BY o.key, o.category, o.bucket_no)
     SELECT pg_catalog.jsonb_build_object(
         'n', (SELECT pg_catalog.count(*) FROM o),
         'approved', (SELECT pg_catalog.count(*) FROM x WHERE x.status = 'approved'),
@@ -383,25 +483,44 @@ BEGIN
                       'text', COALESCE(a.n, 0) || CASE WHEN COALESCE(a.n, 0) = 1 THEN ' item' ELSE ' items' END) ORDER BY b.n)
                   FROM b LEFT JOIN (SELECT o.bucket_no, pg_catalog.count(*) AS n FROM o GROUP BY o.bucket_no) a ON a.bucket_no = b.n),
         'grouped', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
-                        COALESCE(reconcile.report_clean(g.key, 40), ''), g.category::text, b.label, reconcile.report_amount(g.n),
-                        reconcile.report_amount(COALESCE(g.la, 0)), reconcile.report_amount(COALESCE(g.sa, 0)),
-                        reconcile.report_amount(COALESCE(g.sa, 0) - COALESCE(g.la, 0)))
-                        ORDER BY g.key COLLATE "C" NULLS FIRST, g.category, g.bucket_no), '[]')
-                    FROM (SELECT g.* FROM g
-                          ORDER BY g.key COLLATE "C" NULLS FIRST, g.category, g.bucket_no LIMIT 500) g JOIN b ON b.n = g.bucket_no),
+                        reconcile.report_key(g.key), g.category::text, b.label, reconcile.report_amount(g.n),
+                        reconcile.report_amount(g.la), reconcile.report_amount(g.sa), reconcile.report_amount(g.sa - g.la))
+                        ORDER BY g.rn), '[]')
+                    FROM g JOIN b ON b.n = g.bucket_no WHERE g.rn <= 500)
+                   -- the groups past the 500th in one line, and a total line; amounts summed
+                   -- only within one key (keys are often currencies)
+                   || (SELECT CASE WHEN pg_catalog.count(*) = 0 THEN '[]'::jsonb ELSE pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(
+                           pg_catalog.format('%s more groups', reconcile.report_amount(pg_catalog.count(*))), '', '',
+                           reconcile.report_amount(pg_catalog.sum(g.n)),
+                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
+                                THEN reconcile.report_amount(pg_catalog.sum(g.la)) ELSE '' END,
+                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
+                                THEN reconcile.report_amount(pg_catalog.sum(g.sa)) ELSE '' END,
+                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
+                                THEN reconcile.report_amount(pg_catalog.sum(g.sa - g.la)) ELSE '' END)) END
+                       FROM g WHERE g.rn > 500)
+                   || (SELECT pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(
+                           'Total', '', '', reconcile.report_amount(COALESCE(pg_catalog.sum(g.n), 0)),
+                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
+                                THEN reconcile.report_amount(pg_catalog.sum(g.la)) ELSE '' END,
+                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
+                                THEN reconcile.report_amount(pg_catalog.sum(g.sa)) ELSE '' END,
+                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
+                                THEN reconcile.report_amount(pg_catalog.sum(g.sa - g.la)) ELSE '' END))
+                       FROM g),
         'largest', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
-                        COALESCE(t.item_id::text, ''), COALESCE(reconcile.report_clean(t.key, 40), ''),
+                        COALESCE(t.item_id::text, ''), reconcile.report_key(t.key),
                         COALESCE(reconcile.report_clean(t.ledger_id, 40), ''), COALESCE(reconcile.report_clean(t.statement_id, 40), ''),
                         t.category::text, t.status, COALESCE(pg_catalog.to_char(LEAST(t.ledger_date, t.statement_date), 'YYYY-MM-DD'), ''),
                         COALESCE(t.age::text, ''),
                         reconcile.report_amount(t.ledger_amount), reconcile.report_amount(t.statement_amount),
                         reconcile.report_amount(t.diff)) ORDER BY t.rn), '[]')
-                    FROM (SELECT o.*, pg_catalog.row_number() OVER (ORDER BY o.size DESC, o.key COLLATE "C" NULLS FIRST,
+                    FROM (SELECT o.*, pg_catalog.row_number() OVER (ORDER BY o.size DESC NULLS LAST, o.key COLLATE "C" NULLS FIRST,
                                        o.ledger_id COLLATE "C" NULLS FIRST, o.statement_id COLLATE "C" NULLS FIRST, o.category) AS rn
-                          FROM o ORDER BY o.size DESC, o.key COLLATE "C" NULLS FIRST, o.ledger_id COLLATE "C" NULLS FIRST,
+                          FROM o ORDER BY o.size DESC NULLS LAST, o.key COLLATE "C" NULLS FIRST, o.ledger_id COLLATE "C" NULLS FIRST,
                                    o.statement_id COLLATE "C" NULLS FIRST, o.category LIMIT 200) t),
         'resolved', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
-                        t.item_id::text, COALESCE(reconcile.report_clean(t.key, 40), ''),
+                        t.item_id::text, reconcile.report_key(t.key),
                         COALESCE(reconcile.report_clean(t.ledger_id, 40), ''), COALESCE(reconcile.report_clean(t.statement_id, 40), ''),
                         t.category::text, reconcile.report_amount(t.diff), COALESCE(reconcile.report_clean(t.resolution, 60), ''),
                         COALESCE(reconcile.report_clean(t.resolved_by::text, 64), ''),
@@ -409,8 +528,10 @@ BEGIN
                      FROM (SELECT x.* FROM x WHERE x.status IN ('resolved', 'approved')
                            ORDER BY x.item_id LIMIT 200) t),
         'resolved_n', (SELECT pg_catalog.count(*) FROM x WHERE x.status IN ('resolved', 'approved')),
-        'checkers', (SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT x.approved_by::text), '[]') FROM x WHERE x.approved_by IS NOT NULL))
-      INTO opens
+        'checkers', (SELECT COALESCE(pg_catalog.jsonb_agg(c.n ORDER BY c.n COLLATE "C"), '[]')
+                     FROM (SELECT DISTINCT x.approved_by::text AS n FROM x WHERE x.approved_by IS NOT NULL) c)),
+           (SELECT pg_catalog.array_agg(DISTINCT x.item_id) FROM x WHERE x.item_id IS NOT NULL)
+      INTO opens, run_items
     FROM (SELECT 1) one;
 
     blocks := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p', pg_catalog.format(
@@ -423,7 +544,9 @@ BEGIN
             'rows', pg_catalog.jsonb_build_array(
                 pg_catalog.jsonb_build_array('Open', reconcile.report_amount((opens ->> 'n')::bigint)),
                 pg_catalog.jsonb_build_array('Approved', reconcile.report_amount((opens ->> 'approved')::bigint)),
-                pg_catalog.jsonb_build_array('Matched, accepted or rejected since', reconcile.report_amount((opens ->> 'closed')::bigint))))),
+                pg_catalog.jsonb_build_array(CASE WHEN whole THEN 'Matched, accepted or rejected since'
+                                                  ELSE 'Closed since, or found again by a later run you may not see' END,
+                                             reconcile.report_amount((opens ->> 'closed')::bigint))))),
         pg_catalog.jsonb_build_object('chart', pg_catalog.jsonb_build_object('title', 'Open items by aging bucket (days)', 'bars', opens -> 'aging')));
     IF (opens ->> 'n')::bigint > 0 THEN
         blocks := blocks || pg_catalog.jsonb_build_array(
@@ -431,12 +554,9 @@ BEGIN
             pg_catalog.jsonb_build_object('table', pg_catalog.jsonb_build_object(
                 'cols', pg_catalog.jsonb_build_array('Key', 'Category', 'Days', 'Items', 'Ledger', 'Statement', 'Difference'),
                 'num', pg_catalog.jsonb_build_array(false, false, false, true, true, true, true),
+                'strong', pg_catalog.jsonb_build_array(pg_catalog.jsonb_array_length(opens -> 'grouped') - 1),
                 'keep', pg_catalog.jsonb_build_array(1, 2),
                 'rows', opens -> 'grouped')));
-        IF (opens ->> 'groups')::bigint > 500 THEN
-            blocks := blocks || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p', pg_catalog.format(
-                'The first 500 of %s groups are shown.', reconcile.report_amount((opens ->> 'groups')::bigint))));
-        END IF;
         blocks := blocks || pg_catalog.jsonb_build_array(
             pg_catalog.jsonb_build_object('h', CASE WHEN (opens ->> 'n')::bigint > 200 THEN 'The 200 largest' ELSE 'Every open item' END),
             pg_catalog.jsonb_build_object('table', pg_catalog.jsonb_build_object(
@@ -462,22 +582,24 @@ BEGIN
         FROM reconcile.adjustment_entries e
         LEFT JOIN reconcile.items i ON i.item_id = e.item_id
         WHERE e.recon_id = u.recon_id AND e.cancelled_at IS NULL
-          AND (e.run_id = rid OR (i.first_run_id <= rid AND i.last_run_id >= rid)))
+          AND e.item_id IN (SELECT pg_catalog.unnest(run_items)
+                            UNION SELECT f.item_id FROM reconcile.adjustment_entries f
+                                  WHERE f.recon_id = u.recon_id AND f.run_id = rid))
     SELECT pg_catalog.jsonb_build_object(
         'n', (SELECT pg_catalog.count(*) FROM a),
         'rows', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
-                     t.adjustment_id::text, t.item_id::text, COALESCE(reconcile.report_clean(t.key, 40), ''),
+                     t.adjustment_id::text, t.item_id::text, reconcile.report_key(t.key),
                      reconcile.report_clean(t.account, 60), reconcile.report_amount(t.amount),
                      COALESCE(reconcile.report_clean(t.memo, 80), ''), reconcile.report_clean(t.made_by::text, 64),
                      COALESCE(reconcile.report_clean(t.approved_by::text, 64), 'awaiting approval'), t.status)
                      ORDER BY t.adjustment_id), '[]')
                  FROM (SELECT a.* FROM a ORDER BY pg_catalog.abs(a.amount) DESC, a.adjustment_id LIMIT 200) t),
         'accounts', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
-                         reconcile.report_clean(t.account, 60), reconcile.report_amount(t.n), reconcile.report_amount(t.total))
-                         ORDER BY t.account COLLATE "C"), '[]')
-                     FROM (SELECT a.account, pg_catalog.count(*) AS n, pg_catalog.sum(a.amount) AS total
-                           FROM a GROUP BY a.account ORDER BY a.account COLLATE "C" LIMIT 100) t),
-        'makers', (SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT a.made_by::text), '[]') FROM a),
+                         reconcile.report_key(t.key), reconcile.report_clean(t.account, 60), reconcile.report_amount(t.n),
+                         reconcile.report_amount(t.total)) ORDER BY t.key COLLATE "C" NULLS FIRST, t.account COLLATE "C"), '[]')
+                     FROM (SELECT a.key, a.account, pg_catalog.count(*) AS n, pg_catalog.sum(a.amount) AS total
+                           FROM a GROUP BY a.key, a.account ORDER BY a.key COLLATE "C" NULLS FIRST, a.account COLLATE "C" LIMIT 200) t),
+        'naccounts', (SELECT pg_catalog.count(*) FROM (SELECT DISTINCT a.key, a.account FROM a) t),
         'checkers', (SELECT COALESCE(pg_catalog.jsonb_agg(DISTINCT a.approved_by::text), '[]') FROM a WHERE a.approved_by IS NOT NULL))
       INTO adj;
 
@@ -497,11 +619,15 @@ BEGIN
                 reconcile.report_amount((adj ->> 'n')::bigint))));
         END IF;
         blocks := blocks || pg_catalog.jsonb_build_array(
-            pg_catalog.jsonb_build_object('h', 'By account'),
+            pg_catalog.jsonb_build_object('h', 'By key and account'),
             pg_catalog.jsonb_build_object('table', pg_catalog.jsonb_build_object(
-                'cols', pg_catalog.jsonb_build_array('Account', 'Adjustments', 'Amount'),
-                'num', pg_catalog.jsonb_build_array(false, true, true),
+                'cols', pg_catalog.jsonb_build_array('Key', 'Account', 'Adjustments', 'Amount'),
+                'num', pg_catalog.jsonb_build_array(false, false, true, true),
                 'rows', adj -> 'accounts')));
+        IF (adj ->> 'naccounts')::bigint > 200 THEN
+            blocks := blocks || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p', pg_catalog.format(
+                'The first 200 of %s keys and accounts are shown.', reconcile.report_amount((adj ->> 'naccounts')::bigint))));
+        END IF;
     END IF;
     IF (opens ->> 'resolved_n')::bigint > 0 THEN
         blocks := blocks || pg_catalog.jsonb_build_array(
@@ -555,11 +681,12 @@ BEGIN
     -- 5. charts of what the run read: per key, the amount of each category (the larger of its
     -- ledger and statement sides), for the first four keys of the proof
     blocks := '[]';
-    FOR shown IN 0 .. LEAST(pg_catalog.jsonb_array_length(proof -> 'keys'), 4) - 1 LOOP
+    FOR k IN 0 .. LEAST(pg_catalog.jsonb_array_length(proof -> 'keys'), 4) - 1 LOOP
         blocks := blocks || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('chart', pg_catalog.jsonb_build_object(
-            'title', 'Amount by category' || CASE WHEN nkeys > 1 OR proof -> 'keys' -> shown::integer ->> 'key' IS NOT NULL
-                                                  THEN ', key ' || COALESCE(proof -> 'keys' -> shown::integer ->> 'key', '(none)') ELSE '' END,
-            'bars', COALESCE(proof -> 'keys' -> shown::integer -> 'bars', '[]'))));
+            'title', 'Amount by category' || CASE WHEN (proof -> 'keys' -> k ->> 'nokey')::boolean
+                                                       THEN CASE WHEN nkeys > 1 THEN ', rows without a key' ELSE '' END
+                                                  ELSE ', key ' || (proof -> 'keys' -> k ->> 'key') END,
+            'bars', COALESCE(proof -> 'keys' -> k -> 'bars', '[]'))));
     END LOOP;
     IF pg_catalog.jsonb_array_length(blocks) > 0 THEN
         secs := secs || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('heading', '5. Amount by category', 'blocks', blocks));
@@ -626,6 +753,7 @@ CREATE FUNCTION reconcile.report_html(doc jsonb)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $$
 DECLARE
     out   text;
@@ -755,6 +883,7 @@ CREATE FUNCTION reconcile.report_markdown(doc jsonb)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $$
 DECLARE
     out text;
@@ -765,7 +894,7 @@ DECLARE
     j   integer;
     top numeric;
     lw  integer;
-    bar text := CASE WHEN pg_catalog.getdatabaseencoding() = 'UTF8' THEN pg_catalog.chr(9608) ELSE '#' END;
+    bar text := reconcile.report_glyph(9608, '#');
 BEGIN
     out := '# ' || reconcile.report_esc(doc ->> 'title', 'markdown') || E'\n\n'
         || reconcile.report_esc(doc ->> 'subtitle', 'markdown') || E'\n\n'
@@ -849,6 +978,7 @@ CREATE FUNCTION reconcile.report_text(doc jsonb)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $$
 DECLARE
     out    text;
@@ -858,7 +988,7 @@ DECLARE
     widths integer[];
     top    numeric;
     lw     integer;
-    bar    text := CASE WHEN pg_catalog.getdatabaseencoding() = 'UTF8' THEN pg_catalog.chr(9608) ELSE '#' END;
+    bar    text := reconcile.report_glyph(9608, '#');
 BEGIN
     out := (doc ->> 'title') || E'\n' || pg_catalog.repeat('=', reconcile.report_width(doc ->> 'title')) || E'\n'
         || (doc ->> 'subtitle') || E'\n\n';

@@ -55,11 +55,14 @@ GRANT SELECT ON reconcile.reconciliations TO PUBLIC;
 -- Everything else narrows: foreign tables, other functions (one may read a table with row level
 -- security as the caller, or look at current_user), other views.  USING (true) is recognised in
 -- the stored node tree, not by deparsing it: a policy or view of any depth, on any table, costs a
--- pattern match and cannot make this fail for the readers of every reconciliation.
+-- pattern match and cannot make this fail for the readers of every reconciliation.  The patterns
+-- are read as written whatever the session's standard_conforming_strings (0.8.0: with it off they
+-- lost their backslashes and missed a view's calls).
 CREATE FUNCTION reconcile.narrowed(rel regclass, who name)
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $$
     WITH RECURSIVE reach(oid, reader) AS (
         SELECT rel::oid, (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = who)

@@ -160,6 +160,8 @@ CREATE TABLE reconcile.audit_log (
     recon_id     bigint
 );
 CREATE INDEX ON reconcile.audit_log (name, at);
+-- (0.8.0) a reconciliation's latest entry, which its statement names
+CREATE INDEX audit_log_recon ON reconcile.audit_log (recon_id, audit_id);
 COMMENT ON TABLE reconcile.audit_log IS 'Every run and every manual action, append-only: UPDATE, DELETE and TRUNCATE are refused';
 COMMENT ON COLUMN reconcile.audit_log.at IS 'When';
 COMMENT ON COLUMN reconcile.audit_log.session_role IS 'session_user of the actor';

@@ -92,6 +92,7 @@ CREATE FUNCTION reconcile.read_camt053(doc text)
 RETURNS SETOF reconcile.statement_line
 LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE ROWS 1000
 SET search_path = pg_catalog, pg_temp
+SET standard_conforming_strings = on
 AS $$
 DECLARE
     x    xml;

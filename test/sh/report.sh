@@ -3,7 +3,8 @@
 # database of its own, the statement of December's bank account (reconcile.report) printed by
 # headless Chromium to an A4 PDF and to a PNG; the PDF's pages counted and its text read for the
 # proof's totals, the open items, the adjustments and both signatures' names.  Then a statement
-# whose ids and memos are hostile HTML, printed the same way: they must show as text.
+# whose ids and memos are hostile HTML, printed the same way: they must show as text.  Last, the
+# statement in databases whose encoding is not UTF-8.
 # Runs against the cluster the libpq variables point at (test/sh/suite); prints TAP.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -128,6 +129,29 @@ has "$work/hostile.txt" "<script>alert(1)</script>" && has "$work/hostile.txt" "
 	&& has "$work/hostile.txt" '"quoted" & <b>bold</b>' && has "$work/hostile.txt" "<i>acct</i>" \
 	&& has "$work/hostile.txt" "</style><script>y</script>"
 ok $? "and they show as the text they are"
+
+# databases that are not UTF-8: the statement in every format, an id cut with '...'
+for enc in LATIN1 EUC_CN SQL_ASCII; do
+	edb=report_$(tr 'A-Z' 'a-z' <<<"$enc")
+	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $edb" \
+		-c "CREATE DATABASE $edb ENCODING '$enc' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" >/dev/null
+	out=$(PGDATABASE=$edb psql -X -q -At -v ON_ERROR_STOP=1 2>&1 <<'SQL'
+CREATE EXTENSION reconcile;
+CREATE TABLE l (id text, amount numeric, tx_date date);
+CREATE TABLE s (id text, amount numeric, tx_date date);
+INSERT INTO l VALUES ('a', 10, '2026-11-01'), ('b' || repeat('x', 60), 20, '2026-11-01');
+INSERT INTO s VALUES ('x', 10, '2026-11-02'), ('y', 7, '2026-11-02');
+SELECT reconcile.create('enc', 'l', 's') \g /dev/null
+SELECT reconcile.run('enc', '2026-11-30') AS r \gset
+SELECT string_agg(f || ' ' || (reconcile.report(:r, f) LIKE '%Every row the run read is in the proof%')::text
+                  || ' ' || (reconcile.report(:r, f) LIKE '%bxxx%...%')::text, ', ' ORDER BY f)
+FROM unnest(ARRAY['html', 'markdown', 'text']) f;
+SQL
+)
+	[ "$out" = "html true true, markdown true true, text true true" ]
+	ok $? "a $enc database: the statement in every format (got: $out)"
+	psql -X -q -d postgres -c "DROP DATABASE $edb" >/dev/null
+done
 
 psql -X -q -d postgres -c "DROP DATABASE $db" -c "DROP ROLE IF EXISTS demo_checker" >/dev/null 2>&1
 echo "1..$n"
