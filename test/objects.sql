@@ -76,7 +76,7 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.define_views(reconcile.reconciliations,boolean)', 'reconcile.require_pg_cron()',
                     'reconcile.key_rule(bigint,text)', 'reconcile.rule_call(reconcile.rule)', 'reconcile.normalized_ref(text)',
                     'reconcile.camt_path(text)', 'reconcile.xml_texts(xml)', 'reconcile.run_sides(bigint)',
-                    'reconcile.report_clean(text,integer)', 'reconcile.report_amount(numeric)', 'reconcile.report_pct(bigint,bigint)',
+                    'reconcile.report_clean(text,integer)', 'reconcile.report_glyph(integer,text)', 'reconcile.report_key(text)', 'reconcile.report_amount(numeric)', 'reconcile.report_pct(bigint,bigint)',
                     'reconcile.report_width(text)', 'reconcile.report_esc(text,text)', 'reconcile.report_model(bigint)',
                     'reconcile.report_bar(text,numeric,integer)', 'reconcile.report_top(jsonb)', 'reconcile.report_html(jsonb)',
                     'reconcile.report_markdown(jsonb)', 'reconcile.report_cells(jsonb,integer[],jsonb)', 'reconcile.report_text(jsonb)'],
