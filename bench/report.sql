@@ -3,6 +3,8 @@
 --   one_key    one reconciliation key: 2 x :open ledger rows, :open of them paid (matched), the rest
 --              open, dated over 150 days so that every aging bucket holds some;
 --   keys       the same rows over 10,000 keys (the proof lists 50, the open items 500 groups);
+--   big_run    one key, a first run over years of history: :big (1,000,000) ledger rows, all but
+--              :open of them paid;
 --   history    one key after eleven monthly runs of :open pairs each, a tenth of each month's bank
 --              lines arriving the next month (items opened, then cleared): the run reported has
 --              ~1.2 M cleared rows and ~110,000 cleared items of earlier runs beside it, and twelve
@@ -14,7 +16,7 @@
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS reconcile;
-SELECT reconcile.drop(name) FROM reconcile.reconciliations WHERE name IN ('rpt_one_key', 'rpt_keys', 'rpt_history') \g /dev/null
+SELECT reconcile.drop(name) FROM reconcile.reconciliations WHERE name IN ('rpt_one_key', 'rpt_keys', 'rpt_big_run', 'rpt_history') \g /dev/null
 -- the history of earlier invocations (the bench runs as a superuser, on a throwaway cluster)
 DELETE FROM reconcile.results WHERE name LIKE 'rpt\_%';
 DELETE FROM reconcile.items WHERE name LIKE 'rpt\_%';
@@ -64,6 +66,10 @@ SELECT pg_temp.add('one_key', 1, 2 * :open, :open + 1, 1, '2026-12-31', false, 0
 ANALYZE rpt.one_key_ledger, rpt.one_key_statement, rpt.keys_ledger, rpt.keys_statement;
 SELECT reconcile.run('rpt_one_key', '2026-12-31') AS run_one_key \gset
 SELECT reconcile.run('rpt_keys', '2026-12-31') AS run_keys \gset
+SELECT pg_temp.shape('big_run') \g /dev/null
+SELECT pg_temp.add('big_run', 1, :big, :big - :open + 1, 1, '2026-12-31', false, 0, 0) \g /dev/null
+ANALYZE rpt.big_run_ledger, rpt.big_run_statement;
+SELECT reconcile.run('rpt_big_run', '2026-12-31') AS run_big_run \gset
 
 -- the history: eleven months of :open pairs, a tenth of each month's bank lines late, then the month
 -- reported, as one_key
@@ -98,9 +104,9 @@ SELECT s.shape, f.format,
        length(reconcile.report(s.run_id, f.format)),
        pg_temp.median_ms(format('SELECT length(reconcile.report(%s, %L))', s.run_id, f.format), :runs),
        pg_temp.median_ms(format('COPY (SELECT * FROM reconcile.open_items WHERE name = %L) TO %L', 'rpt_' || s.shape, '/dev/null'), :runs)
-FROM (VALUES ('one_key', :run_one_key), ('keys', :run_keys), ('history', :run_history)) s(shape, run_id),
+FROM (VALUES ('one_key', :run_one_key), ('keys', :run_keys), ('big_run', :run_big_run), ('history', :run_history)) s(shape, run_id),
      (VALUES ('html'), ('markdown'), ('text')) f(format);
 
 SELECT format('report %s %s: %s open items, %s keys, %s bytes: median %s ms; open_items by COPY %s ms = %s x',
               shape, format, open, keys, bytes, ms, copy_ms, round(ms / copy_ms, 2))
-FROM figures ORDER BY shape = 'history', shape DESC, format \g (format=unaligned tuples_only=on)
+FROM figures ORDER BY array_position(ARRAY['one_key', 'keys', 'big_run', 'history'], shape), format \g (format=unaligned tuples_only=on)

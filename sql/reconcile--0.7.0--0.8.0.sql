@@ -65,41 +65,58 @@ CREATE INDEX audit_log_recon ON reconcile.audit_log (recon_id, audit_id);
 
 -- What each category of a run holds, per key: its rows, and its ledger and statement rows counted
 -- once each (a group's shared row once; a row whose category is invalid counted on its line but
--- in no amount).  Grouped and joined by hashing, so that a run of 10,000 keys costs what one of a
--- single key does (the key NULL apart from '').
+-- in no amount, and among the rows read).  A row is on one line of its run but the one row of a
+-- group (SPEC 3), so only the lines of groups are looked at row by row (the row on its first
+-- line by category); every other line is counted as it is, by hashing: a run of 10,000 keys, or of
+-- 2,000,000 lines, costs a pass over its lines (the key NULL apart from '').
 CREATE FUNCTION reconcile.run_sides(run_id bigint)
 RETURNS TABLE (key text, category reconcile.category, rows bigint, ledger_rows bigint, ledger_amount numeric,
-               statement_rows bigint, statement_amount numeric)
+               statement_rows bigint, statement_amount numeric, ledger_read bigint, statement_read bigint)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH r AS MATERIALIZED (
-        SELECT x.key, x.category, x.ledger_id, x.statement_id, x.ledger_amount, x.statement_amount
+        SELECT x.key, x.category, x.ledger_id, x.statement_id, x.ledger_amount, x.statement_amount, x.group_id
         FROM reconcile.results x WHERE x.run_id = run_sides.run_id),
+    -- the lines of no group: each row on them once
+    c AS (SELECT r.key, r.category, pg_catalog.count(*) AS n,
+                 pg_catalog.count(r.ledger_id) FILTER (WHERE r.group_id IS NULL AND r.category <> 'invalid') AS ln,
+                 pg_catalog.sum(r.ledger_amount) FILTER (WHERE r.group_id IS NULL AND r.ledger_id IS NOT NULL
+                                                         AND r.category <> 'invalid') AS la,
+                 pg_catalog.count(r.ledger_id) FILTER (WHERE r.group_id IS NULL) AS lr,
+                 pg_catalog.count(r.statement_id) FILTER (WHERE r.group_id IS NULL AND r.category <> 'invalid') AS sn,
+                 pg_catalog.sum(r.statement_amount) FILTER (WHERE r.group_id IS NULL AND r.statement_id IS NOT NULL
+                                                            AND r.category <> 'invalid') AS sa,
+                 pg_catalog.count(r.statement_id) FILTER (WHERE r.group_id IS NULL) AS sr
+          FROM r GROUP BY r.key, r.category),
+    -- the lines of groups: each row once, on its first line by category
     l AS (SELECT DISTINCT ON (r.key, r.ledger_id) r.key, r.category, r.ledger_amount AS amount
-          FROM r WHERE r.ledger_id IS NOT NULL AND r.category <> 'invalid'
+          FROM r WHERE r.ledger_id IS NOT NULL AND r.group_id IS NOT NULL
           ORDER BY r.key, r.ledger_id, r.category),
     s AS (SELECT DISTINCT ON (r.key, r.statement_id) r.key, r.category, r.statement_amount AS amount
-          FROM r WHERE r.statement_id IS NOT NULL AND r.category <> 'invalid'
+          FROM r WHERE r.statement_id IS NOT NULL AND r.group_id IS NOT NULL
           ORDER BY r.key, r.statement_id, r.category),
-    d AS (SELECT l.key, l.category, true AS is_ledger, pg_catalog.count(*) AS n, pg_catalog.sum(l.amount) AS amount
+    d AS (SELECT l.key, l.category, true AS is_ledger, pg_catalog.count(*) FILTER (WHERE l.category <> 'invalid') AS n,
+                 pg_catalog.sum(l.amount) FILTER (WHERE l.category <> 'invalid') AS amount, pg_catalog.count(*) AS n_read
           FROM l GROUP BY l.key, l.category
           UNION ALL
-          SELECT s.key, s.category, false, pg_catalog.count(*), pg_catalog.sum(s.amount)
-          FROM s GROUP BY s.key, s.category),
-    c AS (SELECT r.key, r.category, pg_catalog.count(*) AS n FROM r GROUP BY r.key, r.category)
+          SELECT s.key, s.category, false, pg_catalog.count(*) FILTER (WHERE s.category <> 'invalid'),
+                 pg_catalog.sum(s.amount) FILTER (WHERE s.category <> 'invalid'), pg_catalog.count(*)
+          FROM s GROUP BY s.key, s.category)
     SELECT c.key, c.category, c.n,
-           COALESCE(pg_catalog.sum(d.n) FILTER (WHERE d.is_ledger), 0)::bigint,
-           COALESCE(pg_catalog.sum(d.amount) FILTER (WHERE d.is_ledger), 0),
-           COALESCE(pg_catalog.sum(d.n) FILTER (WHERE NOT d.is_ledger), 0)::bigint,
-           COALESCE(pg_catalog.sum(d.amount) FILTER (WHERE NOT d.is_ledger), 0)
+           (c.ln + COALESCE(pg_catalog.sum(d.n) FILTER (WHERE d.is_ledger), 0))::bigint,
+           COALESCE(c.la, 0) + COALESCE(pg_catalog.sum(d.amount) FILTER (WHERE d.is_ledger), 0),
+           (c.sn + COALESCE(pg_catalog.sum(d.n) FILTER (WHERE NOT d.is_ledger), 0))::bigint,
+           COALESCE(c.sa, 0) + COALESCE(pg_catalog.sum(d.amount) FILTER (WHERE NOT d.is_ledger), 0),
+           (c.lr + COALESCE(pg_catalog.sum(d.n_read) FILTER (WHERE d.is_ledger), 0))::bigint,
+           (c.sr + COALESCE(pg_catalog.sum(d.n_read) FILTER (WHERE NOT d.is_ledger), 0))::bigint
     FROM c
     LEFT JOIN d ON (d.key IS NULL) = (c.key IS NULL) AND COALESCE(d.key, '') = COALESCE(c.key, '')
                AND d.category = c.category
-    GROUP BY c.key, c.category, c.n
+    GROUP BY c.key, c.category, c.n, c.ln, c.la, c.lr, c.sn, c.sa, c.sr
 $$;
 COMMENT ON FUNCTION reconcile.run_sides(bigint) IS
-'Internal (reconcile.proof, reconcile.report): per key and category of one run, its result rows and its ledger and statement rows and amounts, each row once, invalid rows in no amount';
+'Internal (reconcile.proof, reconcile.report): per key and category of one run, its result rows and its ledger and statement rows and amounts, each row once, invalid rows in no amount; and the rows read, invalid ones too';
 
 CREATE OR REPLACE FUNCTION reconcile.proof(run_id bigint)
 RETURNS TABLE (key text, line integer, item text, rows bigint, amount numeric)
@@ -205,7 +222,8 @@ $$;
 COMMENT ON FUNCTION reconcile.report_amount(numeric) IS
 'Internal (reconcile.report): an amount written exactly, with thousands separators (NULL as an empty string)';
 
--- The width of a value on a terminal: CJK and other wide characters take two columns.  In a
+-- The width of a value on a terminal: CJK, emoji and other wide characters take two columns,
+-- combining marks none.  In a
 -- database whose encoding is not UTF-8 a multibyte character is counted by its bytes (two for
 -- the CJK encodings).
 CREATE FUNCTION reconcile.report_width(s text)
@@ -215,9 +233,11 @@ SET search_path = pg_catalog, pg_temp
 SET standard_conforming_strings = on
 AS $$
     SELECT CASE WHEN pg_catalog.getdatabaseencoding() <> 'UTF8' THEN pg_catalog.octet_length(s)
-                ELSE pg_catalog.length(s) + pg_catalog.length(pg_catalog.regexp_replace(s,
-                    '[^\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]',
-                    '', 'g')) END
+                ELSE pg_catalog.length(s)
+                     + pg_catalog.length(pg_catalog.regexp_replace(s,
+                           '[^\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U0001f300-\U0001f64f\U0001f900-\U0001f9ff\U00020000-\U0003fffd]',
+                           '', 'g'))
+                     - pg_catalog.length(pg_catalog.regexp_replace(s, '[^\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]', '', 'g')) END
 $$;
 COMMENT ON FUNCTION reconcile.report_width(text) IS
 'Internal (reconcile.report): the columns a value takes on a terminal (wide characters two)';
@@ -290,7 +310,8 @@ DECLARE
     nkeys  bigint;
     k      integer;
     run_items bigint[];
-    nread  record;
+    nread  jsonb;
+    cleared_here bigint;
     whole  boolean;
     last_audit record;
     rules  jsonb;
@@ -370,6 +391,8 @@ BEGIN
         FROM s JOIN top ON (s.key IS NULL) = (top.key IS NULL) AND COALESCE(s.key, '') = COALESCE(top.key, '')
         GROUP BY s.key)
     SELECT (SELECT pg_catalog.count(*) FROM k),
+           (SELECT pg_catalog.jsonb_build_object('l', COALESCE(pg_catalog.sum(s.ledger_read), 0),
+                                                 's', COALESCE(pg_catalog.sum(s.statement_read), 0)) FROM s),
            pg_catalog.jsonb_build_object('keys', COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                'key', reconcile.report_key(top.key), 'nokey', top.key IS NULL,
                'agrees', top.lt + per.moves = top.st,
@@ -379,7 +402,7 @@ BEGIN
                        || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array('Statement total', reconcile.report_amount(top.sr),
                                                                                    reconcile.report_amount(top.st))),
                'bars', per.bars) ORDER BY top.key COLLATE "C" NULLS FIRST), '[]'))
-      INTO nkeys, proof
+      INTO nkeys, nread, proof
     FROM top JOIN per ON (per.key IS NULL) = (top.key IS NULL) AND COALESCE(per.key, '') = COALESCE(top.key, '');
 
     blocks := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p',
@@ -411,18 +434,13 @@ BEGIN
     END IF;
     -- and every row the run read is in it: its distinct ledger and statement rows (invalid ones
     -- too) against the counts the run recorded when it read them
-    SELECT (SELECT pg_catalog.count(*) FROM (SELECT x.key, x.ledger_id FROM reconcile.results x
-                                             WHERE x.run_id = rid AND x.ledger_id IS NOT NULL GROUP BY x.key, x.ledger_id) l) AS l,
-           (SELECT pg_catalog.count(*) FROM (SELECT x.key, x.statement_id FROM reconcile.results x
-                                             WHERE x.run_id = rid AND x.statement_id IS NOT NULL GROUP BY x.key, x.statement_id) s) AS s
-      INTO nread;
     blocks := blocks || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p',
-        CASE WHEN nread.l = u.ledger_rows AND nread.s = u.statement_rows
+        CASE WHEN (nread ->> 'l')::bigint = u.ledger_rows AND (nread ->> 's')::bigint = u.statement_rows
              THEN pg_catalog.format('Every row the run read is in the proof: %s ledger rows and %s statement rows.',
-                                    reconcile.report_amount(nread.l), reconcile.report_amount(nread.s))
+                                    reconcile.report_amount((nread ->> 'l')::bigint), reconcile.report_amount((nread ->> 's')::bigint))
              ELSE pg_catalog.format('The proof DOES NOT AGREE with the rows the run read: %s of %s ledger rows and %s of %s statement rows are in it.',
-                                    reconcile.report_amount(nread.l), reconcile.report_amount(u.ledger_rows),
-                                    reconcile.report_amount(nread.s), reconcile.report_amount(u.statement_rows)) END));
+                                    reconcile.report_amount((nread ->> 'l')::bigint), reconcile.report_amount(u.ledger_rows),
+                                    reconcile.report_amount((nread ->> 's')::bigint), reconcile.report_amount(u.statement_rows)) END));
     secs := secs || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('heading', '1. Proof', 'blocks', blocks));
 
     -- 2. the open items of the run: its discrepancies and the matches it held for review whose
@@ -653,8 +671,9 @@ BEGIN
             pg_catalog.jsonb_build_array('Matched by hand', reconcile.report_amount(m.manual_rows), reconcile.report_pct(m.manual_rows, m.total_rows)),
             pg_catalog.jsonb_build_array('Written off', reconcile.report_amount(m.written_off_rows), reconcile.report_pct(m.written_off_rows, m.total_rows)),
             pg_catalog.jsonb_build_array('Open', reconcile.report_amount(m.open_rows), reconcile.report_pct(m.open_rows, m.total_rows)),
-            pg_catalog.jsonb_build_array('Rows read', reconcile.report_amount(m.total_rows), reconcile.report_pct(m.total_rows, m.total_rows)))
-      INTO rate
+            pg_catalog.jsonb_build_array('Rows read', reconcile.report_amount(m.total_rows), reconcile.report_pct(m.total_rows, m.total_rows))),
+           m.auto_rows + m.reviewed_rows + m.manual_rows
+      INTO rate, cleared_here
     FROM reconcile.match_rate m WHERE m.run_id = rid;
     blocks := pg_catalog.jsonb_build_array(
         pg_catalog.jsonb_build_object('p', 'The rows this run read, by what became of them (reconcile.match_rate).'),
@@ -674,8 +693,10 @@ BEGIN
                      FROM (SELECT w.run_id, w.as_of, w.ledger_rows + w.statement_rows AS total FROM reconcile.runs w
                            WHERE w.recon_id = u.recon_id AND w.run_id <= rid
                            ORDER BY w.run_id DESC LIMIT 12) v
-                     CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS n FROM reconcile.cleared k
-                                         WHERE k.recon_id = u.recon_id AND k.run_id = v.run_id) c))));
+                     -- this run's count is the match rate's, above; an earlier run's is counted
+                     CROSS JOIN LATERAL (SELECT CASE WHEN v.run_id = rid THEN cleared_here ELSE
+                                                (SELECT pg_catalog.count(*) FROM reconcile.cleared k
+                                                 WHERE k.recon_id = u.recon_id AND k.run_id = v.run_id AND v.run_id <> rid) END AS n) c))));
     secs := secs || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('heading', '4. Match rate', 'blocks', blocks));
 
     -- 5. charts of what the run read: per key, the amount of each category (the larger of its

@@ -51,41 +51,58 @@ COMMENT ON VIEW reconcile.run_summary IS
 
 -- What each category of a run holds, per key: its rows, and its ledger and statement rows counted
 -- once each (a group's shared row once; a row whose category is invalid counted on its line but
--- in no amount).  Grouped and joined by hashing, so that a run of 10,000 keys costs what one of a
--- single key does (the key NULL apart from '').
+-- in no amount, and among the rows read).  A row is on one line of its run but the one row of a
+-- group (SPEC 3), so only the lines of groups are looked at row by row (the row on its first
+-- line by category); every other line is counted as it is, by hashing: a run of 10,000 keys, or of
+-- 2,000,000 lines, costs a pass over its lines (the key NULL apart from '').
 CREATE FUNCTION reconcile.run_sides(run_id bigint)
 RETURNS TABLE (key text, category reconcile.category, rows bigint, ledger_rows bigint, ledger_amount numeric,
-               statement_rows bigint, statement_amount numeric)
+               statement_rows bigint, statement_amount numeric, ledger_read bigint, statement_read bigint)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH r AS MATERIALIZED (
-        SELECT x.key, x.category, x.ledger_id, x.statement_id, x.ledger_amount, x.statement_amount
+        SELECT x.key, x.category, x.ledger_id, x.statement_id, x.ledger_amount, x.statement_amount, x.group_id
         FROM reconcile.results x WHERE x.run_id = run_sides.run_id),
+    -- the lines of no group: each row on them once
+    c AS (SELECT r.key, r.category, pg_catalog.count(*) AS n,
+                 pg_catalog.count(r.ledger_id) FILTER (WHERE r.group_id IS NULL AND r.category <> 'invalid') AS ln,
+                 pg_catalog.sum(r.ledger_amount) FILTER (WHERE r.group_id IS NULL AND r.ledger_id IS NOT NULL
+                                                         AND r.category <> 'invalid') AS la,
+                 pg_catalog.count(r.ledger_id) FILTER (WHERE r.group_id IS NULL) AS lr,
+                 pg_catalog.count(r.statement_id) FILTER (WHERE r.group_id IS NULL AND r.category <> 'invalid') AS sn,
+                 pg_catalog.sum(r.statement_amount) FILTER (WHERE r.group_id IS NULL AND r.statement_id IS NOT NULL
+                                                            AND r.category <> 'invalid') AS sa,
+                 pg_catalog.count(r.statement_id) FILTER (WHERE r.group_id IS NULL) AS sr
+          FROM r GROUP BY r.key, r.category),
+    -- the lines of groups: each row once, on its first line by category
     l AS (SELECT DISTINCT ON (r.key, r.ledger_id) r.key, r.category, r.ledger_amount AS amount
-          FROM r WHERE r.ledger_id IS NOT NULL AND r.category <> 'invalid'
+          FROM r WHERE r.ledger_id IS NOT NULL AND r.group_id IS NOT NULL
           ORDER BY r.key, r.ledger_id, r.category),
     s AS (SELECT DISTINCT ON (r.key, r.statement_id) r.key, r.category, r.statement_amount AS amount
-          FROM r WHERE r.statement_id IS NOT NULL AND r.category <> 'invalid'
+          FROM r WHERE r.statement_id IS NOT NULL AND r.group_id IS NOT NULL
           ORDER BY r.key, r.statement_id, r.category),
-    d AS (SELECT l.key, l.category, true AS is_ledger, pg_catalog.count(*) AS n, pg_catalog.sum(l.amount) AS amount
+    d AS (SELECT l.key, l.category, true AS is_ledger, pg_catalog.count(*) FILTER (WHERE l.category <> 'invalid') AS n,
+                 pg_catalog.sum(l.amount) FILTER (WHERE l.category <> 'invalid') AS amount, pg_catalog.count(*) AS n_read
           FROM l GROUP BY l.key, l.category
           UNION ALL
-          SELECT s.key, s.category, false, pg_catalog.count(*), pg_catalog.sum(s.amount)
-          FROM s GROUP BY s.key, s.category),
-    c AS (SELECT r.key, r.category, pg_catalog.count(*) AS n FROM r GROUP BY r.key, r.category)
+          SELECT s.key, s.category, false, pg_catalog.count(*) FILTER (WHERE s.category <> 'invalid'),
+                 pg_catalog.sum(s.amount) FILTER (WHERE s.category <> 'invalid'), pg_catalog.count(*)
+          FROM s GROUP BY s.key, s.category)
     SELECT c.key, c.category, c.n,
-           COALESCE(pg_catalog.sum(d.n) FILTER (WHERE d.is_ledger), 0)::bigint,
-           COALESCE(pg_catalog.sum(d.amount) FILTER (WHERE d.is_ledger), 0),
-           COALESCE(pg_catalog.sum(d.n) FILTER (WHERE NOT d.is_ledger), 0)::bigint,
-           COALESCE(pg_catalog.sum(d.amount) FILTER (WHERE NOT d.is_ledger), 0)
+           (c.ln + COALESCE(pg_catalog.sum(d.n) FILTER (WHERE d.is_ledger), 0))::bigint,
+           COALESCE(c.la, 0) + COALESCE(pg_catalog.sum(d.amount) FILTER (WHERE d.is_ledger), 0),
+           (c.sn + COALESCE(pg_catalog.sum(d.n) FILTER (WHERE NOT d.is_ledger), 0))::bigint,
+           COALESCE(c.sa, 0) + COALESCE(pg_catalog.sum(d.amount) FILTER (WHERE NOT d.is_ledger), 0),
+           (c.lr + COALESCE(pg_catalog.sum(d.n_read) FILTER (WHERE d.is_ledger), 0))::bigint,
+           (c.sr + COALESCE(pg_catalog.sum(d.n_read) FILTER (WHERE NOT d.is_ledger), 0))::bigint
     FROM c
     LEFT JOIN d ON (d.key IS NULL) = (c.key IS NULL) AND COALESCE(d.key, '') = COALESCE(c.key, '')
                AND d.category = c.category
-    GROUP BY c.key, c.category, c.n
+    GROUP BY c.key, c.category, c.n, c.ln, c.la, c.lr, c.sn, c.sa, c.sr
 $$;
 COMMENT ON FUNCTION reconcile.run_sides(bigint) IS
-'Internal (reconcile.proof, reconcile.report): per key and category of one run, its result rows and its ledger and statement rows and amounts, each row once, invalid rows in no amount';
+'Internal (reconcile.proof, reconcile.report): per key and category of one run, its result rows and its ledger and statement rows and amounts, each row once, invalid rows in no amount; and the rows read, invalid ones too';
 
 CREATE FUNCTION reconcile.proof(run_id bigint)
 RETURNS TABLE (key text, line integer, item text, rows bigint, amount numeric)

@@ -89,7 +89,8 @@ $$;
 COMMENT ON FUNCTION reconcile.report_amount(numeric) IS
 'Internal (reconcile.report): an amount written exactly, with thousands separators (NULL as an empty string)';
 
--- The width of a value on a terminal: CJK and other wide characters take two columns.  In a
+-- The width of a value on a terminal: CJK, emoji and other wide characters take two columns,
+-- combining marks none.  In a
 -- database whose encoding is not UTF-8 a multibyte character is counted by its bytes (two for
 -- the CJK encodings).
 CREATE FUNCTION reconcile.report_width(s text)
@@ -99,9 +100,11 @@ SET search_path = pg_catalog, pg_temp
 SET standard_conforming_strings = on
 AS $$
     SELECT CASE WHEN pg_catalog.getdatabaseencoding() <> 'UTF8' THEN pg_catalog.octet_length(s)
-                ELSE pg_catalog.length(s) + pg_catalog.length(pg_catalog.regexp_replace(s,
-                    '[^\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]',
-                    '', 'g')) END
+                ELSE pg_catalog.length(s)
+                     + pg_catalog.length(pg_catalog.regexp_replace(s,
+                           '[^\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U0001f300-\U0001f64f\U0001f900-\U0001f9ff\U00020000-\U0003fffd]',
+                           '', 'g'))
+                     - pg_catalog.length(pg_catalog.regexp_replace(s, '[^\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]', '', 'g')) END
 $$;
 COMMENT ON FUNCTION reconcile.report_width(text) IS
 'Internal (reconcile.report): the columns a value takes on a terminal (wide characters two)';
@@ -174,7 +177,8 @@ DECLARE
     nkeys  bigint;
     k      integer;
     run_items bigint[];
-    nread  record;
+    nread  jsonb;
+    cleared_here bigint;
     whole  boolean;
     last_audit record;
     rules  jsonb;
@@ -254,6 +258,8 @@ BEGIN
         FROM s JOIN top ON (s.key IS NULL) = (top.key IS NULL) AND COALESCE(s.key, '') = COALESCE(top.key, '')
         GROUP BY s.key)
     SELECT (SELECT pg_catalog.count(*) FROM k),
+           (SELECT pg_catalog.jsonb_build_object('l', COALESCE(pg_catalog.sum(s.ledger_read), 0),
+                                                 's', COALESCE(pg_catalog.sum(s.statement_read), 0)) FROM s),
            pg_catalog.jsonb_build_object('keys', COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                'key', reconcile.report_key(top.key), 'nokey', top.key IS NULL,
                'agrees', top.lt + per.moves = top.st,
@@ -263,7 +269,7 @@ BEGIN
                        || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array('Statement total', reconcile.report_amount(top.sr),
                                                                                    reconcile.report_amount(top.st))),
                'bars', per.bars) ORDER BY top.key COLLATE "C" NULLS FIRST), '[]'))
-      INTO nkeys, proof
+      INTO nkeys, nread, proof
     FROM top JOIN per ON (per.key IS NULL) = (top.key IS NULL) AND COALESCE(per.key, '') = COALESCE(top.key, '');
 
     blocks := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p',
@@ -295,18 +301,13 @@ BEGIN
     END IF;
     -- and every row the run read is in it: its distinct ledger and statement rows (invalid ones
     -- too) against the counts the run recorded when it read them
-    SELECT (SELECT pg_catalog.count(*) FROM (SELECT x.key, x.ledger_id FROM reconcile.results x
-                                             WHERE x.run_id = rid AND x.ledger_id IS NOT NULL GROUP BY x.key, x.ledger_id) l) AS l,
-           (SELECT pg_catalog.count(*) FROM (SELECT x.key, x.statement_id FROM reconcile.results x
-                                             WHERE x.run_id = rid AND x.statement_id IS NOT NULL GROUP BY x.key, x.statement_id) s) AS s
-      INTO nread;
     blocks := blocks || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('p',
-        CASE WHEN nread.l = u.ledger_rows AND nread.s = u.statement_rows
+        CASE WHEN (nread ->> 'l')::bigint = u.ledger_rows AND (nread ->> 's')::bigint = u.statement_rows
              THEN pg_catalog.format('Every row the run read is in the proof: %s ledger rows and %s statement rows.',
-                                    reconcile.report_amount(nread.l), reconcile.report_amount(nread.s))
+                                    reconcile.report_amount((nread ->> 'l')::bigint), reconcile.report_amount((nread ->> 's')::bigint))
              ELSE pg_catalog.format('The proof DOES NOT AGREE with the rows the run read: %s of %s ledger rows and %s of %s statement rows are in it.',
-                                    reconcile.report_amount(nread.l), reconcile.report_amount(u.ledger_rows),
-                                    reconcile.report_amount(nread.s), reconcile.report_amount(u.statement_rows)) END));
+                                    reconcile.report_amount((nread ->> 'l')::bigint), reconcile.report_amount(u.ledger_rows),
+                                    reconcile.report_amount((nread ->> 's')::bigint), reconcile.report_amount(u.statement_rows)) END));
     secs := secs || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('heading', '1. Proof', 'blocks', blocks));
 
     -- 2. the open items of the run: its discrepancies and the matches it held for review whose
@@ -537,8 +538,9 @@ BEGIN
             pg_catalog.jsonb_build_array('Matched by hand', reconcile.report_amount(m.manual_rows), reconcile.report_pct(m.manual_rows, m.total_rows)),
             pg_catalog.jsonb_build_array('Written off', reconcile.report_amount(m.written_off_rows), reconcile.report_pct(m.written_off_rows, m.total_rows)),
             pg_catalog.jsonb_build_array('Open', reconcile.report_amount(m.open_rows), reconcile.report_pct(m.open_rows, m.total_rows)),
-            pg_catalog.jsonb_build_array('Rows read', reconcile.report_amount(m.total_rows), reconcile.report_pct(m.total_rows, m.total_rows)))
-      INTO rate
+            pg_catalog.jsonb_build_array('Rows read', reconcile.report_amount(m.total_rows), reconcile.report_pct(m.total_rows, m.total_rows))),
+           m.auto_rows + m.reviewed_rows + m.manual_rows
+      INTO rate, cleared_here
     FROM reconcile.match_rate m WHERE m.run_id = rid;
     blocks := pg_catalog.jsonb_build_array(
         pg_catalog.jsonb_build_object('p', 'The rows this run read, by what became of them (reconcile.match_rate).'),
@@ -558,8 +560,10 @@ BEGIN
                      FROM (SELECT w.run_id, w.as_of, w.ledger_rows + w.statement_rows AS total FROM reconcile.runs w
                            WHERE w.recon_id = u.recon_id AND w.run_id <= rid
                            ORDER BY w.run_id DESC LIMIT 12) v
-                     CROSS JOIN LATERAL (SELECT pg_catalog.count(*) AS n FROM reconcile.cleared k
-                                         WHERE k.recon_id = u.recon_id AND k.run_id = v.run_id) c))));
+                     -- this run's count is the match rate's, above; an earlier run's is counted
+                     CROSS JOIN LATERAL (SELECT CASE WHEN v.run_id = rid THEN cleared_here ELSE
+                                                (SELECT pg_catalog.count(*) FROM reconcile.cleared k
+                                                 WHERE k.recon_id = u.recon_id AND k.run_id = v.run_id AND v.run_id <> rid) END AS n) c))));
     secs := secs || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('heading', '4. Match rate', 'blocks', blocks));
 
     -- 5. charts of what the run read: per key, the amount of each category (the larger of its
