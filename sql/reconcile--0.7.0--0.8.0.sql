@@ -507,25 +507,20 @@ BEGIN
                     FROM g JOIN b ON b.n = g.bucket_no WHERE g.rn <= 500)
                    -- the groups past the 500th in one line, and a total line; amounts summed
                    -- only within one key (keys are often currencies)
-                   || (SELECT CASE WHEN pg_catalog.count(*) = 0 THEN '[]'::jsonb ELSE pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(
-                           pg_catalog.format('%s more groups', reconcile.report_amount(pg_catalog.count(*))), '', '',
-                           reconcile.report_amount(pg_catalog.sum(g.n)),
-                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
-                                THEN reconcile.report_amount(pg_catalog.sum(g.la)) ELSE '' END,
-                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
-                                THEN reconcile.report_amount(pg_catalog.sum(g.sa)) ELSE '' END,
-                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
-                                THEN reconcile.report_amount(pg_catalog.sum(g.sa - g.la)) ELSE '' END)) END
-                       FROM g WHERE g.rn > 500)
-                   || (SELECT pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(
-                           'Total', '', '', reconcile.report_amount(COALESCE(pg_catalog.sum(g.n), 0)),
-                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
-                                THEN reconcile.report_amount(pg_catalog.sum(g.la)) ELSE '' END,
-                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
-                                THEN reconcile.report_amount(pg_catalog.sum(g.sa)) ELSE '' END,
-                           CASE WHEN pg_catalog.count(DISTINCT COALESCE(g.key, '')) = 1 AND pg_catalog.count(DISTINCT g.key IS NULL) = 1
-                                THEN reconcile.report_amount(pg_catalog.sum(g.sa - g.la)) ELSE '' END))
-                       FROM g),
+                   || (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(t.label, '', '',
+                                  reconcile.report_amount(t.n),
+                                  CASE WHEN t.one_key THEN reconcile.report_amount(t.la) ELSE '' END,
+                                  CASE WHEN t.one_key THEN reconcile.report_amount(t.sa) ELSE '' END,
+                                  CASE WHEN t.one_key THEN reconcile.report_amount(t.sa - t.la) ELSE '' END) ORDER BY t.o), '[]')
+                       FROM (SELECT past.o, CASE WHEN past.o = 1 THEN pg_catalog.format('%s more groups', reconcile.report_amount(pg_catalog.count(*)))
+                                                 ELSE 'Total' END AS label,
+                                    COALESCE(pg_catalog.sum(g.n), 0) AS n, COALESCE(pg_catalog.sum(g.la), 0) AS la,
+                                    COALESCE(pg_catalog.sum(g.sa), 0) AS sa, pg_catalog.count(g.rn) AS groups,
+                                    pg_catalog.count(DISTINCT COALESCE(g.key, '')) <= 1 AND pg_catalog.count(DISTINCT g.key IS NULL) <= 1 AS one_key
+                             FROM (VALUES (1, 501), (2, 1)) past(o, from_rn)
+                             LEFT JOIN g ON g.rn >= past.from_rn
+                             GROUP BY past.o) t
+                       WHERE t.o = 2 OR t.groups > 0),
         'largest', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(
                         COALESCE(t.item_id::text, ''), reconcile.report_key(t.key),
                         COALESCE(reconcile.report_clean(t.ledger_id, 40), ''), COALESCE(reconcile.report_clean(t.statement_id, 40), ''),
@@ -740,7 +735,7 @@ COMMENT ON FUNCTION reconcile.report_model(bigint) IS
 -- Internal: the document laid out
 ----------------------------------------------------------------------------
 
--- The length of a chart's bar, of width full for the chart's largest value (or its max): 0 for
+-- The length of a chart's bar, len for the chart's largest value (or its max): 0 for
 -- nothing, NaN or an infinity.
 CREATE FUNCTION reconcile.report_bar(value text, top numeric, len integer)
 RETURNS numeric
