@@ -253,6 +253,19 @@ $$;
 COMMENT ON FUNCTION reconcile.report_pct(bigint, bigint) IS
 'Internal (reconcile.report): n of total as a percentage with one decimal (an empty string when total is 0)';
 
+-- A rule as the statement says it: its tolerances, its date window and whether references are used.
+CREATE FUNCTION reconcile.report_rule(r reconcile.rule)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.format('within %s (absolute) or %s (relative); dates %s days before to %s days after; references %s',
+                             reconcile.report_amount(r.abs_tol), reconcile.report_amount(r.rel_tol), r.days_before, r.days_after,
+                             CASE WHEN r.use_ref THEN 'used' ELSE 'not used' END)
+$$;
+COMMENT ON FUNCTION reconcile.report_rule(reconcile.rule) IS
+'Internal (reconcile.report): a rule in words (tolerances, date window, references)';
+
 -- A value escaped for a format: HTML (the five characters that matter, in text and in attribute
 -- values), Markdown (the characters that would end a table cell or make emphasis, code, a link,
 -- a mention, an issue reference, math or HTML of it, the :// and www. that GitHub would make a
@@ -325,18 +338,15 @@ BEGIN
     -- last: an item a later run found again is out of its sight, open or not
     whole := u.recon_id IN (SELECT reconcile.readable(true));
 
-    -- the facts: what was reconciled, against what, by which rule, when and by whom
-    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(k.key, reconcile.report_clean(k.r, 160)) ORDER BY k.n)
-      INTO rules
-    FROM (SELECT reconcile.report_key(kr.key) AS key,
-                 pg_catalog.row_number() OVER (ORDER BY kr.key COLLATE "C") AS n,
-                 pg_catalog.format('within %s (absolute) or %s (relative); dates %s days before to %s days after; references %s',
-                     reconcile.report_amount((kr.rule).abs_tol), reconcile.report_amount((kr.rule).rel_tol),
-                     (kr.rule).days_before, (kr.rule).days_after,
-                     CASE WHEN (kr.rule).use_ref THEN 'used' ELSE 'not used' END) AS r
-          FROM reconcile.key_rules kr WHERE kr.recon_id = u.recon_id
+    -- the facts: what was reconciled, against what, by which rule, when and by whom; the rules
+    -- per key (the first 20 by key) after them
+    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array('Rule for key ' || reconcile.report_key(k.key),
+                                                             reconcile.report_clean(reconcile.report_rule(k.rule), 160))
+                                ORDER BY k.key COLLATE "C"),
+           (SELECT pg_catalog.count(*) FROM reconcile.key_rules kr WHERE kr.recon_id = u.recon_id)
+      INTO rules, nkeys
+    FROM (SELECT kr.key, kr.rule FROM reconcile.key_rules kr WHERE kr.recon_id = u.recon_id
           ORDER BY kr.key COLLATE "C" LIMIT 20) k;
-    SELECT pg_catalog.count(*) INTO nkeys FROM reconcile.key_rules kr WHERE kr.recon_id = u.recon_id;
     SELECT a.audit_id, a.at INTO last_audit FROM reconcile.audit_log a
     WHERE a.recon_id = u.recon_id ORDER BY a.audit_id DESC LIMIT 1;
 
@@ -344,11 +354,8 @@ BEGIN
         pg_catalog.jsonb_build_array('Reconciliation', reconcile.report_clean(u.name, 120)),
         pg_catalog.jsonb_build_array('Ledger', COALESCE(reconcile.report_clean(reg.ledger::text, 120), '(dropped)')),
         pg_catalog.jsonb_build_array('Statement', COALESCE(reconcile.report_clean(reg.statement::text, 120), '(dropped)')),
-        pg_catalog.jsonb_build_array('Rule', CASE WHEN reg.id IS NULL THEN '(dropped)' ELSE
-            pg_catalog.format('amounts within %s (absolute) or %s (relative); dates %s days before to %s days after; references %s',
-                reconcile.report_amount((reg.rule).abs_tol), reconcile.report_amount((reg.rule).rel_tol),
-                (reg.rule).days_before, (reg.rule).days_after,
-                CASE WHEN (reg.rule).use_ref THEN 'used' ELSE 'not used' END) END),
+        pg_catalog.jsonb_build_array('Rule', CASE WHEN reg.id IS NULL THEN '(dropped)'
+                                                  ELSE 'amounts ' || reconcile.report_rule(reg.rule) END),
         pg_catalog.jsonb_build_array('Run', pg_catalog.format('#%s, as of %s', u.run_id, pg_catalog.to_char(u.as_of, 'YYYY-MM-DD'))),
         pg_catalog.jsonb_build_array('Started', pg_catalog.to_char(u.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'),
         pg_catalog.jsonb_build_array('Finished', COALESCE(pg_catalog.to_char(u.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', 'not finished')),
@@ -359,8 +366,7 @@ BEGIN
             ELSE pg_catalog.format('audit entry #%s, %s UTC', last_audit.audit_id,
                                    pg_catalog.to_char(last_audit.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')) END));
     IF rules IS NOT NULL THEN
-        facts := facts || (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array('Rule for key ' || (e ->> 0), e ->> 1) ORDER BY n)
-                           FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY AS t(e, n));
+        facts := facts || rules;
         IF nkeys > 20 THEN
             facts := facts || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array('Rules for other keys',
                 pg_catalog.format('%s more in reconcile.rules', nkeys - 20)));
@@ -763,6 +769,29 @@ $$;
 COMMENT ON FUNCTION reconcile.report_top(jsonb) IS
 'Internal (reconcile.report): the value a chart''s longest bar stands for';
 
+-- A chart as lines of text, for Markdown (in a fenced block: a backtick, which could close it,
+-- becomes a quote) and for the text format: each bar's label padded to the widest, a bar of up to
+-- 40 blocks ('#' where the database is not UTF-8), its text.
+CREATE FUNCTION reconcile.report_text_bars(chart jsonb, indent text, fenced boolean)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(pg_catalog.string_agg(
+               indent || label || pg_catalog.repeat(' ', lw - reconcile.report_width(label) + 1)
+               || pg_catalog.repeat(reconcile.report_glyph(9608, '#'),
+                                    pg_catalog.round(reconcile.report_bar(b.e ->> 'value', top, 40))::integer)
+               || ' ' || text || E'\n', '' ORDER BY b.n), '')
+    FROM pg_catalog.jsonb_array_elements(chart -> 'bars') WITH ORDINALITY AS b(e, n)
+    CROSS JOIN LATERAL (SELECT CASE WHEN fenced THEN pg_catalog.replace(b.e ->> 'label', '`', '''') ELSE b.e ->> 'label' END AS label,
+                               CASE WHEN fenced THEN pg_catalog.replace(b.e ->> 'text', '`', '''') ELSE b.e ->> 'text' END AS text) v
+    CROSS JOIN (SELECT reconcile.report_top(chart) AS top,
+                       COALESCE((SELECT pg_catalog.max(reconcile.report_width(x ->> 'label'))
+                                 FROM pg_catalog.jsonb_array_elements(chart -> 'bars') x), 0) AS lw) w
+$$;
+COMMENT ON FUNCTION reconcile.report_text_bars(jsonb, text, boolean) IS
+'Internal (reconcile.report): a chart as lines of text bars (Markdown and text)';
+
 -- HTML: one file that prints on A4, its style inline, its charts inline SVG; no script, and a
 -- Content-Security-Policy that would refuse one, and anything fetched, if one got in.
 CREATE FUNCTION reconcile.report_html(doc jsonb)
@@ -908,9 +937,6 @@ DECLARE
     r   jsonb;
     i   integer;
     j   integer;
-    top numeric;
-    lw  integer;
-    bar text := reconcile.report_glyph(9608, '#');
 BEGIN
     out := '# ' || reconcile.report_esc(doc ->> 'title', 'markdown') || E'\n\n'
         || reconcile.report_esc(doc ->> 'subtitle', 'markdown') || E'\n\n'
@@ -947,17 +973,8 @@ BEGIN
                     j := j + 1;
                 END LOOP;
             ELSIF blk ? 'chart' THEN
-                top := reconcile.report_top(blk -> 'chart');
-                SELECT pg_catalog.max(reconcile.report_width(b ->> 'label')) INTO lw
-                FROM pg_catalog.jsonb_array_elements(blk -> 'chart' -> 'bars') b;
-                out := out || E'\n' || '**' || reconcile.report_esc(blk -> 'chart' ->> 'title', 'markdown') || '**' || E'\n\n' || '```text' || E'\n';
-                FOR r IN SELECT e FROM pg_catalog.jsonb_array_elements(blk -> 'chart' -> 'bars') WITH ORDINALITY AS t(e, n) ORDER BY n LOOP
-                    out := out || pg_catalog.replace(r ->> 'label', '`', '''')
-                               || pg_catalog.repeat(' ', COALESCE(lw, 0) - reconcile.report_width(r ->> 'label') + 1)
-                               || pg_catalog.repeat(bar, pg_catalog.round(reconcile.report_bar(r ->> 'value', top, 40))::integer)
-                               || ' ' || pg_catalog.replace(r ->> 'text', '`', '''') || E'\n';
-                END LOOP;
-                out := out || '```' || E'\n';
+                out := out || E'\n' || '**' || reconcile.report_esc(blk -> 'chart' ->> 'title', 'markdown') || '**' || E'\n\n' || '```text' || E'\n'
+                           || reconcile.report_text_bars(blk -> 'chart', '', true) || '```' || E'\n';
             ELSIF blk ? 'sign' THEN
                 out := out || E'\n' || '| | Name | Signature | Date |' || E'\n' || '|:--|:--|:--|:--|' || E'\n';
                 FOR r IN SELECT e FROM pg_catalog.jsonb_array_elements(blk -> 'sign') WITH ORDINALITY AS t(e, n) ORDER BY n LOOP
@@ -1002,9 +1019,7 @@ DECLARE
     blk    jsonb;
     r      jsonb;
     widths integer[];
-    top    numeric;
     lw     integer;
-    bar    text := reconcile.report_glyph(9608, '#');
 BEGIN
     out := (doc ->> 'title') || E'\n' || pg_catalog.repeat('=', reconcile.report_width(doc ->> 'title')) || E'\n'
         || (doc ->> 'subtitle') || E'\n\n';
@@ -1034,15 +1049,7 @@ BEGIN
                     out := out || reconcile.report_cells(r, widths, blk -> 'table' -> 'num') || E'\n';
                 END LOOP;
             ELSIF blk ? 'chart' THEN
-                top := reconcile.report_top(blk -> 'chart');
-                SELECT pg_catalog.max(reconcile.report_width(b ->> 'label')) INTO lw
-                FROM pg_catalog.jsonb_array_elements(blk -> 'chart' -> 'bars') b;
-                out := out || E'\n' || (blk -> 'chart' ->> 'title') || E'\n';
-                FOR r IN SELECT e FROM pg_catalog.jsonb_array_elements(blk -> 'chart' -> 'bars') WITH ORDINALITY AS t(e, n) ORDER BY n LOOP
-                    out := out || '  ' || (r ->> 'label') || pg_catalog.repeat(' ', COALESCE(lw, 0) - reconcile.report_width(r ->> 'label') + 1)
-                               || pg_catalog.repeat(bar, pg_catalog.round(reconcile.report_bar(r ->> 'value', top, 40))::integer)
-                               || ' ' || (r ->> 'text') || E'\n';
-                END LOOP;
+                out := out || E'\n' || (blk -> 'chart' ->> 'title') || E'\n' || reconcile.report_text_bars(blk -> 'chart', '  ', false);
             ELSIF blk ? 'sign' THEN
                 FOR r IN SELECT e FROM pg_catalog.jsonb_array_elements(blk -> 'sign') WITH ORDINALITY AS t(e, n) ORDER BY n LOOP
                     out := out || E'\n' || (r ->> 0) || ': ' || (r ->> 1) || E'\n\n'

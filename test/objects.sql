@@ -79,7 +79,8 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                     'reconcile.report_clean(text,integer)', 'reconcile.report_glyph(integer,text)', 'reconcile.report_key(text)', 'reconcile.report_amount(numeric)', 'reconcile.report_pct(bigint,bigint)',
                     'reconcile.report_width(text)', 'reconcile.report_esc(text,text)', 'reconcile.report_model(bigint)',
                     'reconcile.report_bar(text,numeric,integer)', 'reconcile.report_top(jsonb)', 'reconcile.report_html(jsonb)',
-                    'reconcile.report_markdown(jsonb)', 'reconcile.report_cells(jsonb,integer[],jsonb)', 'reconcile.report_text(jsonb)'],
+                    'reconcile.report_markdown(jsonb)', 'reconcile.report_cells(jsonb,integer[],jsonb)', 'reconcile.report_text(jsonb)',
+                    'reconcile.report_rule(reconcile.rule)', 'reconcile.report_text_bars(jsonb,text,boolean)'],
               'the internal functions PUBLIC may execute are those that run with the caller''s rights or in policies');
 SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p
                 WHERE p.pronamespace = 'reconcile'::regnamespace

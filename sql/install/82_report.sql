@@ -121,6 +121,19 @@ $$;
 COMMENT ON FUNCTION reconcile.report_pct(bigint, bigint) IS
 'Internal (reconcile.report): n of total as a percentage with one decimal (an empty string when total is 0)';
 
+-- A rule as the statement says it: its tolerances, its date window and whether references are used.
+CREATE FUNCTION reconcile.report_rule(r reconcile.rule)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.format('within %s (absolute) or %s (relative); dates %s days before to %s days after; references %s',
+                             reconcile.report_amount(r.abs_tol), reconcile.report_amount(r.rel_tol), r.days_before, r.days_after,
+                             CASE WHEN r.use_ref THEN 'used' ELSE 'not used' END)
+$$;
+COMMENT ON FUNCTION reconcile.report_rule(reconcile.rule) IS
+'Internal (reconcile.report): a rule in words (tolerances, date window, references)';
+
 -- A value escaped for a format: HTML (the five characters that matter, in text and in attribute
 -- values), Markdown (the characters that would end a table cell or make emphasis, code, a link,
 -- a mention, an issue reference, math or HTML of it, the :// and www. that GitHub would make a
@@ -193,18 +206,15 @@ BEGIN
     -- last: an item a later run found again is out of its sight, open or not
     whole := u.recon_id IN (SELECT reconcile.readable(true));
 
-    -- the facts: what was reconciled, against what, by which rule, when and by whom
-    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(k.key, reconcile.report_clean(k.r, 160)) ORDER BY k.n)
-      INTO rules
-    FROM (SELECT reconcile.report_key(kr.key) AS key,
-                 pg_catalog.row_number() OVER (ORDER BY kr.key COLLATE "C") AS n,
-                 pg_catalog.format('within %s (absolute) or %s (relative); dates %s days before to %s days after; references %s',
-                     reconcile.report_amount((kr.rule).abs_tol), reconcile.report_amount((kr.rule).rel_tol),
-                     (kr.rule).days_before, (kr.rule).days_after,
-                     CASE WHEN (kr.rule).use_ref THEN 'used' ELSE 'not used' END) AS r
-          FROM reconcile.key_rules kr WHERE kr.recon_id = u.recon_id
+    -- the facts: what was reconciled, against what, by which rule, when and by whom; the rules
+    -- per key (the first 20 by key) after them
+    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array('Rule for key ' || reconcile.report_key(k.key),
+                                                             reconcile.report_clean(reconcile.report_rule(k.rule), 160))
+                                ORDER BY k.key COLLATE "C"),
+           (SELECT pg_catalog.count(*) FROM reconcile.key_rules kr WHERE kr.recon_id = u.recon_id)
+      INTO rules, nkeys
+    FROM (SELECT kr.key, kr.rule FROM reconcile.key_rules kr WHERE kr.recon_id = u.recon_id
           ORDER BY kr.key COLLATE "C" LIMIT 20) k;
-    SELECT pg_catalog.count(*) INTO nkeys FROM reconcile.key_rules kr WHERE kr.recon_id = u.recon_id;
     SELECT a.audit_id, a.at INTO last_audit FROM reconcile.audit_log a
     WHERE a.recon_id = u.recon_id ORDER BY a.audit_id DESC LIMIT 1;
 
@@ -212,11 +222,8 @@ BEGIN
         pg_catalog.jsonb_build_array('Reconciliation', reconcile.report_clean(u.name, 120)),
         pg_catalog.jsonb_build_array('Ledger', COALESCE(reconcile.report_clean(reg.ledger::text, 120), '(dropped)')),
         pg_catalog.jsonb_build_array('Statement', COALESCE(reconcile.report_clean(reg.statement::text, 120), '(dropped)')),
-        pg_catalog.jsonb_build_array('Rule', CASE WHEN reg.id IS NULL THEN '(dropped)' ELSE
-            pg_catalog.format('amounts within %s (absolute) or %s (relative); dates %s days before to %s days after; references %s',
-                reconcile.report_amount((reg.rule).abs_tol), reconcile.report_amount((reg.rule).rel_tol),
-                (reg.rule).days_before, (reg.rule).days_after,
-                CASE WHEN (reg.rule).use_ref THEN 'used' ELSE 'not used' END) END),
+        pg_catalog.jsonb_build_array('Rule', CASE WHEN reg.id IS NULL THEN '(dropped)'
+                                                  ELSE 'amounts ' || reconcile.report_rule(reg.rule) END),
         pg_catalog.jsonb_build_array('Run', pg_catalog.format('#%s, as of %s', u.run_id, pg_catalog.to_char(u.as_of, 'YYYY-MM-DD'))),
         pg_catalog.jsonb_build_array('Started', pg_catalog.to_char(u.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC'),
         pg_catalog.jsonb_build_array('Finished', COALESCE(pg_catalog.to_char(u.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', 'not finished')),
@@ -227,8 +234,7 @@ BEGIN
             ELSE pg_catalog.format('audit entry #%s, %s UTC', last_audit.audit_id,
                                    pg_catalog.to_char(last_audit.at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')) END));
     IF rules IS NOT NULL THEN
-        facts := facts || (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array('Rule for key ' || (e ->> 0), e ->> 1) ORDER BY n)
-                           FROM pg_catalog.jsonb_array_elements(rules) WITH ORDINALITY AS t(e, n));
+        facts := facts || rules;
         IF nkeys > 20 THEN
             facts := facts || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array('Rules for other keys',
                 pg_catalog.format('%s more in reconcile.rules', nkeys - 20)));

@@ -37,6 +37,29 @@ $$;
 COMMENT ON FUNCTION reconcile.report_top(jsonb) IS
 'Internal (reconcile.report): the value a chart''s longest bar stands for';
 
+-- A chart as lines of text, for Markdown (in a fenced block: a backtick, which could close it,
+-- becomes a quote) and for the text format: each bar's label padded to the widest, a bar of up to
+-- 40 blocks ('#' where the database is not UTF-8), its text.
+CREATE FUNCTION reconcile.report_text_bars(chart jsonb, indent text, fenced boolean)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(pg_catalog.string_agg(
+               indent || label || pg_catalog.repeat(' ', lw - reconcile.report_width(label) + 1)
+               || pg_catalog.repeat(reconcile.report_glyph(9608, '#'),
+                                    pg_catalog.round(reconcile.report_bar(b.e ->> 'value', top, 40))::integer)
+               || ' ' || text || E'\n', '' ORDER BY b.n), '')
+    FROM pg_catalog.jsonb_array_elements(chart -> 'bars') WITH ORDINALITY AS b(e, n)
+    CROSS JOIN LATERAL (SELECT CASE WHEN fenced THEN pg_catalog.replace(b.e ->> 'label', '`', '''') ELSE b.e ->> 'label' END AS label,
+                               CASE WHEN fenced THEN pg_catalog.replace(b.e ->> 'text', '`', '''') ELSE b.e ->> 'text' END AS text) v
+    CROSS JOIN (SELECT reconcile.report_top(chart) AS top,
+                       COALESCE((SELECT pg_catalog.max(reconcile.report_width(x ->> 'label'))
+                                 FROM pg_catalog.jsonb_array_elements(chart -> 'bars') x), 0) AS lw) w
+$$;
+COMMENT ON FUNCTION reconcile.report_text_bars(jsonb, text, boolean) IS
+'Internal (reconcile.report): a chart as lines of text bars (Markdown and text)';
+
 -- HTML: one file that prints on A4, its style inline, its charts inline SVG; no script, and a
 -- Content-Security-Policy that would refuse one, and anything fetched, if one got in.
 CREATE FUNCTION reconcile.report_html(doc jsonb)
@@ -182,9 +205,6 @@ DECLARE
     r   jsonb;
     i   integer;
     j   integer;
-    top numeric;
-    lw  integer;
-    bar text := reconcile.report_glyph(9608, '#');
 BEGIN
     out := '# ' || reconcile.report_esc(doc ->> 'title', 'markdown') || E'\n\n'
         || reconcile.report_esc(doc ->> 'subtitle', 'markdown') || E'\n\n'
@@ -221,17 +241,8 @@ BEGIN
                     j := j + 1;
                 END LOOP;
             ELSIF blk ? 'chart' THEN
-                top := reconcile.report_top(blk -> 'chart');
-                SELECT pg_catalog.max(reconcile.report_width(b ->> 'label')) INTO lw
-                FROM pg_catalog.jsonb_array_elements(blk -> 'chart' -> 'bars') b;
-                out := out || E'\n' || '**' || reconcile.report_esc(blk -> 'chart' ->> 'title', 'markdown') || '**' || E'\n\n' || '```text' || E'\n';
-                FOR r IN SELECT e FROM pg_catalog.jsonb_array_elements(blk -> 'chart' -> 'bars') WITH ORDINALITY AS t(e, n) ORDER BY n LOOP
-                    out := out || pg_catalog.replace(r ->> 'label', '`', '''')
-                               || pg_catalog.repeat(' ', COALESCE(lw, 0) - reconcile.report_width(r ->> 'label') + 1)
-                               || pg_catalog.repeat(bar, pg_catalog.round(reconcile.report_bar(r ->> 'value', top, 40))::integer)
-                               || ' ' || pg_catalog.replace(r ->> 'text', '`', '''') || E'\n';
-                END LOOP;
-                out := out || '```' || E'\n';
+                out := out || E'\n' || '**' || reconcile.report_esc(blk -> 'chart' ->> 'title', 'markdown') || '**' || E'\n\n' || '```text' || E'\n'
+                           || reconcile.report_text_bars(blk -> 'chart', '', true) || '```' || E'\n';
             ELSIF blk ? 'sign' THEN
                 out := out || E'\n' || '| | Name | Signature | Date |' || E'\n' || '|:--|:--|:--|:--|' || E'\n';
                 FOR r IN SELECT e FROM pg_catalog.jsonb_array_elements(blk -> 'sign') WITH ORDINALITY AS t(e, n) ORDER BY n LOOP
@@ -276,9 +287,7 @@ DECLARE
     blk    jsonb;
     r      jsonb;
     widths integer[];
-    top    numeric;
     lw     integer;
-    bar    text := reconcile.report_glyph(9608, '#');
 BEGIN
     out := (doc ->> 'title') || E'\n' || pg_catalog.repeat('=', reconcile.report_width(doc ->> 'title')) || E'\n'
         || (doc ->> 'subtitle') || E'\n\n';
@@ -308,15 +317,7 @@ BEGIN
                     out := out || reconcile.report_cells(r, widths, blk -> 'table' -> 'num') || E'\n';
                 END LOOP;
             ELSIF blk ? 'chart' THEN
-                top := reconcile.report_top(blk -> 'chart');
-                SELECT pg_catalog.max(reconcile.report_width(b ->> 'label')) INTO lw
-                FROM pg_catalog.jsonb_array_elements(blk -> 'chart' -> 'bars') b;
-                out := out || E'\n' || (blk -> 'chart' ->> 'title') || E'\n';
-                FOR r IN SELECT e FROM pg_catalog.jsonb_array_elements(blk -> 'chart' -> 'bars') WITH ORDINALITY AS t(e, n) ORDER BY n LOOP
-                    out := out || '  ' || (r ->> 'label') || pg_catalog.repeat(' ', COALESCE(lw, 0) - reconcile.report_width(r ->> 'label') + 1)
-                               || pg_catalog.repeat(bar, pg_catalog.round(reconcile.report_bar(r ->> 'value', top, 40))::integer)
-                               || ' ' || (r ->> 'text') || E'\n';
-                END LOOP;
+                out := out || E'\n' || (blk -> 'chart' ->> 'title') || E'\n' || reconcile.report_text_bars(blk -> 'chart', '  ', false);
             ELSIF blk ? 'sign' THEN
                 FOR r IN SELECT e FROM pg_catalog.jsonb_array_elements(blk -> 'sign') WITH ORDINALITY AS t(e, n) ORDER BY n LOOP
                     out := out || E'\n' || (r ->> 0) || ': ' || (r ->> 1) || E'\n\n'
